@@ -1,0 +1,23 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { loadBackend } from './src/model/backend.ts';
+import { createGoogLeNet } from './src/model/googlenet.ts';
+import { createTrainer } from './src/model/train-step.ts';
+import { syntheticBatch } from './src/data/synthetic.ts';
+const backend = process.argv[2] ?? 'wasm';
+const S = Number(process.argv[3] ?? 32); const B = Number(process.argv[4] ?? 32); const C = Number(process.argv[5] ?? 10);
+await loadBackend({ backend: backend as any, threads: Number(process.env.THREADS ?? 2) });
+const model = createGoogLeNet({ numClasses: C, inputSize: S });
+const trainer = createTrainer({ model, optimizer: { type: 'sgd', learningRate: 0.01, momentum: 0.9 }, stepsPerEpoch: 10, totalSteps: 100 });
+const spec = { numClasses: C, size: 320, seed: 1, inputSize: S, channels: 3 as const };
+const b = syntheticBatch(spec, 0, B);
+const x = tf.tensor4d(b.images, [B, S, S, 3]); const y = tf.tensor1d(b.labels, 'int32');
+trainer.trainStep(x, y);
+const prof = await tf.profile(() => { trainer.trainStep(x, y); });
+const by = new Map<string, number>(); let total = 0;
+for (const k of prof.kernels) { const t = Number(k.kernelTimeMs) || 0; by.set(k.name, (by.get(k.name) ?? 0) + t); total += t; }
+console.log('total kernel ms', total.toFixed(0), 'kernels', prof.kernels.length);
+for (const [n, t] of [...by].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(n.padEnd(28), t.toFixed(1), (100 * t / total).toFixed(1) + '%');
+const t0 = performance.now(); trainer.trainStep(x, y); console.log('step wall ms', (performance.now() - t0).toFixed(0));
+const top = prof.kernels.filter(k => ['Conv2DBackpropInput','Conv2D','Conv2DBackpropFilter','MaxPoolGrad','BatchMatMul'].includes(k.name)).sort((a, b) => Number(b.kernelTimeMs) - Number(a.kernelTimeMs)).slice(0, 25);
+for (const k of top) console.log(k.name, Number(k.kernelTimeMs).toFixed(1), JSON.stringify(k.inputShapes), JSON.stringify(k.outputShapes));
+process.exit(0);

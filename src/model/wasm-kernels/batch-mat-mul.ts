@@ -1,0 +1,31 @@
+/**
+ * BatchMatMul for the wasm backend that keeps transposed 2-D products (every dense layer's
+ * gradient) on XNNPACK's fast path; see {@link matMul2d}. Batched (rank > 2, batch > 1)
+ * products use the stock kernel.
+ */
+import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import { matMul2d, release, reshape, stockKernel } from './kernel-calls.js';
+
+export const batchMatMulConfig: KernelConfig = {
+  kernelName: 'BatchMatMul',
+  backendName: 'wasm',
+  kernelFunc: (args) => {
+    const { inputs, backend, attrs } = args;
+    const a = inputs['a'] as TensorInfo;
+    const b = inputs['b'] as TensorInfo;
+    const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
+    const batch = (x: TensorInfo): number => x.shape.slice(0, -2).reduce((p, d) => p * d, 1);
+    if ((!transposeA && !transposeB) || batch(a) !== 1 || batch(b) !== 1) {
+      return stockKernel('BatchMatMul')(args);
+    }
+    const a2 = reshape(backend, a, a.shape.slice(-2));
+    const b2 = reshape(backend, b, b.shape.slice(-2));
+    const c = matMul2d(backend, a2, b2, transposeA, transposeB);
+    release(backend, a2, b2);
+    if (a.shape.length <= 2 && b.shape.length <= 2) return c;
+    const rank = Math.max(a.shape.length, b.shape.length);
+    const out = reshape(backend, c, [...new Array<number>(rank - 2).fill(1), ...c.shape]);
+    release(backend, c);
+    return out;
+  },
+};
