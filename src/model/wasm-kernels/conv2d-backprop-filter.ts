@@ -3,13 +3,17 @@
  *
  * dW[i,j,ci,co] = sum over n,y,x of xPadded[n, y*s+i, x*s+j, ci] * dy[n,y,x,co]
  *
- * That sum is itself a convolution: take x as a batch of Ci single-"image" maps with N channels
- * ([Ci,H,W,N]) and dy as a filter of spatial size Ho x Wo mapping N to Co channels
- * ([Ho,Wo,N,Co]), convolve with dilation = the forward stride; the result [Ci,kh,kw,Co] is dW up
- * to a transpose. So the work runs in the backend's XNNPACK Conv2D instead of a scalar loop.
+ * That sum is itself a convolution, so the work runs in the backend's XNNPACK Conv2D instead of
+ * a scalar loop. Unfold x by filter rows into R[ci, i, w, (n,y)] = xPadded[n, y*s+i, w, ci]
+ * (kh copies of x) and lay dy out as a 1 x Wo filter F[0, x, (n,y), co] = dy[n,y,x,co]; then
+ * dW[i,j,ci,co] = sum over x and (n,y) of R[ci, i, j + x*s, (n,y)] * F[0, x, (n,y), co]
+ * — a convolution of R (batch Ci, height kh) with F at column dilation s, whose reduction runs
+ * over N*Ho contiguous channels. (Using n alone as the channel dimension, the plainer
+ * rewrite, is 3x slower at batch 4: XNNPACK then multiplies rows of 4 values.)
  * 1x1 stride-1 convolutions (most of GoogLeNet) are a plain matrix product xᵀ·dy.
  */
 import { backend_util, type KernelBackend, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import { unfoldRowsOnHeap } from './heap-transpose.js';
 import { matMul2d, release, reshape, run, transpose } from './kernel-calls.js';
 
 interface BackpropFilterAttrs {
@@ -48,44 +52,27 @@ export function conv2dBackpropFilter(
     return out;
   }
 
-  // Padding that makes the "convolution" output exactly kh x kw. Where the forward pass never
-  // read the last rows/columns (stride leftovers), the needed padding is negative: crop instead.
-  const top = info.padInfo.top;
-  const left = info.padInfo.left;
-  const bottom = kh + (ho - 1) * sh - h - top;
-  const right = kw + (wo - 1) * sw - w - left;
-  let input = x;
-  let cropped: TensorInfo | undefined;
-  if (bottom < 0 || right < 0) {
-    cropped = run(
-      'Slice',
-      backend,
-      { x },
-      { begin: [0, 0, 0, 0], size: [n, h + Math.min(bottom, 0), w + Math.min(right, 0), ci] },
-    );
-    input = cropped;
-  }
-  const xT = transpose(backend, input, [3, 1, 2, 0]); // [Ci, H', W', N]
-  const dyT = transpose(backend, dy, [1, 2, 0, 3]); // [Ho, Wo, N, Co]
+  // Rows of x that filter row i meets, as [Ci, kh, Wp, N*Ho], so the reduction over (n, y)
+  // is the convolution's contiguous channel dimension.
+  const paddedWidth = (wo - 1) * sw + kw;
+  const rows = unfoldRowsOnHeap(backend, x, {
+    kh,
+    strideH: sh,
+    padTop: info.padInfo.top,
+    padLeft: info.padInfo.left,
+    outHeight: ho,
+    paddedWidth,
+  });
+  const dyT = transpose(backend, dy, [2, 0, 1, 3]); // [Wo, N, Ho, Co]
+  const filter = reshape(backend, dyT, [1, wo, n * ho, co]);
   const dwT = run(
     'Conv2D',
     backend,
-    { x: xT, filter: dyT },
-    {
-      strides: [1, 1],
-      dilations: [sh, sw],
-      pad: [
-        [0, 0],
-        [top, Math.max(bottom, 0)],
-        [left, Math.max(right, 0)],
-        [0, 0],
-      ],
-      dataFormat: 'NHWC',
-    },
+    { x: rows, filter },
+    { strides: [1, 1], dilations: [1, sw], pad: 'valid', dataFormat: 'NHWC' },
   ); // [Ci, kh, kw, Co]
   const out = transpose(backend, dwT, [1, 2, 0, 3]);
-  release(backend, xT, dyT, dwT);
-  if (cropped) release(backend, cropped);
+  release(backend, rows, dyT, filter, dwT);
   return out;
 }
 

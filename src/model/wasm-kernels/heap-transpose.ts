@@ -61,3 +61,51 @@ export function rotateFilterOnHeap(backend: KernelBackend, filter: TensorInfo): 
   for (let t = 0; t < taps; t++) transposeBlock(src, t * tapSize, dst, (taps - 1 - t) * tapSize, ci, co);
   return out;
 }
+
+export interface RowUnfold {
+  /** Filter height and vertical stride of the forward convolution. */
+  kh: number;
+  strideH: number;
+  /** Zero rows above / columns left of the input in the forward convolution. */
+  padTop: number;
+  padLeft: number;
+  /** Output height of the forward convolution. */
+  outHeight: number;
+  /** Padded width to produce (columns beyond the input are zeros). */
+  paddedWidth: number;
+}
+
+/**
+ * x [N, H, W, C] -> [C, kh, Wp, N*Ho] with
+ * out[c][i][w][n*Ho + y] = x[n][y*strideH + i - padTop][w - padLeft][c] (0 outside x).
+ * The rows each filter row i meets, laid out so the filter-gradient convolution reduces over
+ * N*Ho contiguous values (see conv2d-backprop-filter.ts).
+ */
+export function unfoldRowsOnHeap(backend: KernelBackend, x: TensorInfo, u: RowUnfold): TensorInfo {
+  const wasm = backend as unknown as WasmHeapBackend;
+  const [n = 0, h = 0, w = 0, c = 0] = x.shape;
+  const { kh, strideH, padTop, padLeft, outHeight: ho, paddedWidth: wp } = u;
+  const out = wasm.makeOutput([c, kh, wp, n * ho], 'float32');
+  const src = wasm.typedArrayFromHeap(x);
+  const dst = wasm.typedArrayFromHeap(out);
+  dst.fill(0);
+  const inner = n * ho;
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < ho; y++) {
+      for (let i = 0; i < kh; i++) {
+        const row = y * strideH + i - padTop;
+        if (row < 0 || row >= h) continue;
+        const rowBase = (b * h + row) * w * c;
+        const col = b * ho + y;
+        for (let wx = Math.max(0, padLeft); wx < Math.min(wp, w + padLeft); wx++) {
+          const s = rowBase + (wx - padLeft) * c;
+          // dst index for (ch, i, wx, col): ((ch*kh + i)*wp + wx)*inner + col
+          let d = (i * wp + wx) * inner + col;
+          const step = kh * wp * inner;
+          for (let ch = 0; ch < c; ch++, d += step) dst[d] = src[s + ch] as number;
+        }
+      }
+    }
+  }
+  return out;
+}

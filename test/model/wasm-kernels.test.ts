@@ -1,0 +1,128 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { relativeError, useBackend } from '../helpers/backends.js';
+
+type Pad = 'same' | 'valid';
+interface ConvCase {
+  x: [number, number, number, number];
+  filter: [number, number, number, number];
+  stride: number;
+  pad: Pad;
+}
+
+// GoogLeNet's shapes (stem 7x7/2, 1x1, 3x3, 5x5 'same') plus odd sizes, valid padding and
+// strides that leave input rows unread.
+const convCases: ConvCase[] = [
+  { x: [2, 9, 9, 5], filter: [3, 3, 5, 4], stride: 1, pad: 'same' },
+  { x: [2, 9, 9, 5], filter: [1, 1, 5, 4], stride: 1, pad: 'same' },
+  { x: [2, 8, 8, 6], filter: [5, 5, 6, 3], stride: 1, pad: 'same' },
+  { x: [2, 8, 8, 6], filter: [3, 3, 6, 3], stride: 1, pad: 'valid' },
+  { x: [2, 11, 11, 3], filter: [7, 7, 3, 4], stride: 2, pad: 'same' },
+  { x: [2, 10, 10, 3], filter: [7, 7, 3, 4], stride: 2, pad: 'same' },
+  { x: [1, 10, 9, 3], filter: [3, 3, 3, 2], stride: 2, pad: 'valid' },
+  { x: [3, 1, 1, 8], filter: [3, 3, 8, 4], stride: 1, pad: 'same' },
+  { x: [1, 7, 5, 2], filter: [3, 5, 2, 3], stride: 3, pad: 'same' },
+];
+
+interface ConvGrads {
+  dx: Float32Array;
+  dFilter: Float32Array;
+}
+
+function convGrads(c: ConvCase, xValues: Float32Array, fValues: Float32Array): Promise<ConvGrads> {
+  const x = tf.tensor4d(xValues, c.x);
+  const f = tf.tensor4d(fValues, c.filter);
+  // A non-uniform upstream gradient, so every output position weighs differently.
+  const grad = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+    tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad))),
+  );
+  const [dx, df] = grad([x, f]) as [tf.Tensor, tf.Tensor];
+  return Promise.all([dx.data(), df.data()]).then(([a, b]) => {
+    tf.dispose([x, f, dx, df]);
+    return { dx: a as Float32Array, dFilter: b as Float32Array };
+  });
+}
+
+function randomValues(shape: number[], seed: number): Float32Array {
+  return tf.tidy(() => tf.randomNormal(shape, 0, 1, 'float32', seed).dataSync() as Float32Array);
+}
+
+beforeAll(async () => {
+  await useBackend('cpu');
+});
+afterAll(async () => {
+  await useBackend('cpu');
+});
+
+describe('wasm training kernels match the cpu backend', () => {
+  for (const c of convCases) {
+    it(`conv2d gradients for x ${c.x.join('x')}, filter ${c.filter.join('x')}, stride ${c.stride}, ${c.pad}`, async () => {
+      await useBackend('cpu');
+      const xValues = randomValues(c.x, 1);
+      const fValues = randomValues(c.filter, 2);
+      const expected = await convGrads(c, xValues, fValues);
+      await useBackend('wasm');
+      const actual = await convGrads(c, xValues, fValues);
+      expect(relativeError(actual.dFilter, expected.dFilter)).toBeLessThan(1e-5);
+      expect(relativeError(actual.dx, expected.dx)).toBeLessThan(1e-5);
+    });
+  }
+
+  const matMulCases: Array<[number, number, number, boolean, boolean]> = [
+    [5, 7, 3, false, false],
+    [5, 7, 3, true, false],
+    [5, 7, 3, false, true],
+    [5, 7, 3, true, true],
+    [64, 3, 40, true, false], // big transposed operand: transposes the small one instead
+    [3, 64, 40, false, true],
+  ];
+  for (const [m, k, n, ta, tb] of matMulCases) {
+    it(`matMul ${m}x${k}·${k}x${n} transposeA=${ta} transposeB=${tb}`, async () => {
+      const aShape = ta ? [k, m] : [m, k];
+      const bShape = tb ? [n, k] : [k, n];
+      const a = randomValues(aShape, 3);
+      const b = randomValues(bShape, 4);
+      const product = (): Float32Array =>
+        tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb).dataSync() as Float32Array);
+      await useBackend('cpu');
+      const expected = product();
+      await useBackend('wasm');
+      const actual = product();
+      expect(actual.length).toBe(m * n);
+      expect(relativeError(actual, expected)).toBeLessThan(1e-5);
+    });
+  }
+
+  it('registers Conv2DBackpropFilter, which stock tfjs-backend-wasm lacks', async () => {
+    await useBackend('wasm');
+    expect(tf.getKernel('Conv2DBackpropFilter', 'wasm')).toBeDefined();
+  });
+});
+
+describe('wasm MaxPoolGrad matches the cpu backend', () => {
+  const poolCases: Array<{ x: [number, number, number, number]; size: number; stride: number; pad: Pad }> = [
+    { x: [2, 8, 8, 3], size: 3, stride: 2, pad: 'same' },
+    { x: [2, 7, 7, 4], size: 3, stride: 1, pad: 'same' },
+    { x: [1, 9, 6, 2], size: 3, stride: 2, pad: 'valid' },
+    { x: [2, 4, 4, 5], size: 2, stride: 2, pad: 'valid' },
+  ];
+  for (const c of poolCases) {
+    it(`maxPool ${c.size}x${c.size}/${c.stride} ${c.pad} on ${c.x.join('x')}, with ties from ReLU zeros`, async () => {
+      // ReLU makes many zeros, so windows have ties; the first maximum must get the gradient.
+      await useBackend('cpu');
+      const values = randomValues(c.x, 5).map((v) => Math.max(0, v));
+      const grad = (): Float32Array =>
+        tf.tidy(() => {
+          const g = tf.grad((x: tf.Tensor) => {
+            const pooled = tf.maxPool(x as tf.Tensor4D, c.size, c.stride, c.pad);
+            return tf.sum(tf.mul(pooled, tf.reshape(tf.range(1, pooled.size + 1), pooled.shape)));
+          });
+          return g(tf.tensor4d(values, c.x)).dataSync() as Float32Array;
+        });
+      const expected = grad();
+      await useBackend('wasm');
+      const actual = grad();
+      expect(relativeError(actual, expected)).toBeLessThan(1e-6);
+    });
+  }
+});
