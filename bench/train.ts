@@ -15,6 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadConfig } from '../src/config.js';
 import { syntheticBatch } from '../src/data/synthetic.js';
 import { BACKEND_NAMES, loadBackend, type BackendPreference } from '../src/model/backend.js';
 import { createGoogLeNet } from '../src/model/googlenet.js';
@@ -28,7 +29,7 @@ const { values: args } = parseArgs({
     steps: { type: 'string', default: '10' },
     warmup: { type: 'string', default: '2' },
     width: { type: 'string', default: '1' },
-    backend: { type: 'string', default: 'auto' },
+    backend: { type: 'string' },
     threads: { type: 'string' },
     'no-baseline': { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
@@ -50,7 +51,9 @@ const classes = intArg('classes', args.classes, 2);
 const steps = intArg('steps', args.steps, 1);
 const warmup = intArg('warmup', args.warmup, 0);
 const width = Number(args.width);
-const backendArg = args.backend as BackendPreference;
+const config = loadConfig();
+// --backend wins over TRAIN_BACKEND, which wins over auto.
+const backendArg = (args.backend ?? config.TRAIN_BACKEND) as BackendPreference;
 if (backendArg !== 'auto' && !BACKEND_NAMES.includes(backendArg)) {
   process.stderr.write(`--backend must be one of auto, ${BACKEND_NAMES.join(', ')}\n`);
   process.exit(2);
@@ -64,7 +67,11 @@ const median = (xs: number[]): number => {
 
 const loaded = await loadBackend({
   backend: backendArg,
-  ...(args.threads !== undefined ? { threads: intArg('threads', args.threads, 1) } : {}),
+  ...(args.threads !== undefined
+    ? { threads: intArg('threads', args.threads, 1) }
+    : config.TRAIN_THREADS !== undefined
+      ? { threads: config.TRAIN_THREADS }
+      : {}),
 });
 const model = createGoogLeNet({ numClasses: classes, inputSize: input, width });
 const trainer = createTrainer({
@@ -73,7 +80,11 @@ const trainer = createTrainer({
   stepsPerEpoch: 100,
   totalSteps: warmup + steps,
 });
-const data = syntheticBatch({ numClasses: classes, size: batch, seed: 1, inputSize: input, channels: 3 }, 0, batch);
+const data = syntheticBatch(
+  { numClasses: classes, size: batch, seed: 1, inputSize: input, channels: 3 },
+  0,
+  batch,
+);
 const images = tf.tensor4d(data.images, [batch, input, input, 3]);
 const labels = tf.tensor1d(data.labels, 'int32');
 
@@ -83,11 +94,14 @@ for (let i = 0; i < warmup + steps; i++) {
   trainer.trainStep(images, labels); // reads the loss back, so the step has really finished
   const ms = performance.now() - start;
   if (i >= warmup) times.push(ms);
-  if (!args.json) process.stdout.write(`step ${i + 1}/${warmup + steps}${i < warmup ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`);
+  if (!args.json)
+    process.stdout.write(
+      `step ${i + 1}/${warmup + steps}${i < warmup ? ' (warm-up)' : ''}: ${ms.toFixed(0)} ms\n`,
+    );
 }
 const stepMs = median(times);
-const imagesPerSec = batch / stepMs * 1000;
-const config = { input, batch, classes, width, steps, warmup, params: model.countParams() };
+const imagesPerSec = (batch / stepMs) * 1000;
+const setup = { input, batch, classes, width, steps, warmup, params: model.countParams() };
 tf.dispose([images, labels]);
 
 interface Baseline {
@@ -105,16 +119,37 @@ function runPyTorch(): Baseline | null {
     return null;
   }
   const script = path.join(path.dirname(fileURLToPath(import.meta.url)), 'pytorch_googlenet.py');
-  const out = execFileSync('/usr/bin/python3', [
-    script, '--input', String(input), '--batch', String(batch), '--classes', String(classes),
-    '--steps', String(steps), '--warmup', String(warmup),
-  ], { encoding: 'utf8' });
+  const out = execFileSync(
+    '/usr/bin/python3',
+    [
+      script,
+      '--input',
+      String(input),
+      '--batch',
+      String(batch),
+      '--classes',
+      String(classes),
+      '--steps',
+      String(steps),
+      '--warmup',
+      String(warmup),
+    ],
+    { encoding: 'utf8' },
+  );
   return JSON.parse(out.trim().split('\n').pop() ?? 'null') as Baseline;
 }
 
 const pytorch = runPyTorch();
 const ratio = pytorch ? imagesPerSec / pytorch.imagesPerSec : null;
-const result = { imagesPerSec, stepMs, backend: loaded.name, threads: loaded.threads, ...config, pytorch, ratio };
+const result = {
+  imagesPerSec,
+  stepMs,
+  backend: loaded.name,
+  threads: loaded.threads,
+  ...setup,
+  pytorch,
+  ratio,
+};
 
 process.stdout.write(
   `GoogLeNet ${input}x${input}x3, batch ${batch}, ${classes} classes, width ${width}: ` +
@@ -126,7 +161,9 @@ if (pytorch) {
       `ratio ${ratio?.toFixed(3)}x\n`,
   );
 } else {
-  process.stdout.write('PyTorch baseline: not run (needs /usr/bin/python3 with torch, width 1, no --no-baseline)\n');
+  process.stdout.write(
+    'PyTorch baseline: not run (needs /usr/bin/python3 with torch, width 1, no --no-baseline)\n',
+  );
 }
 if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 // The wasm backend's pthread workers would keep the process alive.

@@ -32,7 +32,12 @@ function hueToRgb(hue: number): [number, number, number] {
 }
 
 /** Writes image `index` of the set into `out` at `offset`; returns its label. */
-export function renderSyntheticImage(spec: SyntheticSpec, index: number, out: Float32Array, offset: number): number {
+export function renderSyntheticImage(
+  spec: SyntheticSpec,
+  index: number,
+  out: Float32Array,
+  offset: number,
+): number {
   const { inputSize: s, channels: c, numClasses } = spec;
   const random = mulberry32(mixSeed(spec.seed, index));
   const label = index % numClasses;
@@ -45,7 +50,10 @@ export function renderSyntheticImage(spec: SyntheticSpec, index: number, out: Fl
   const x0 = Math.max(0, Math.round(cx - side / 2));
   const y0 = Math.max(0, Math.round(cy - side / 2));
   const brightness = 0.7 + 0.3 * random();
-  const colour = c === 3 ? [r * brightness, g * brightness, b * brightness] : [brightness * (0.3 + (0.7 * (label + 1)) / numClasses)];
+  const colour =
+    c === 3
+      ? [r * brightness, g * brightness, b * brightness]
+      : [brightness * (0.3 + (0.7 * (label + 1)) / numClasses)];
   for (let y = 0; y < s; y++) {
     for (let x = 0; x < s; x++) {
       const inside = x >= x0 && x < x0 + side && y >= y0 && y < y0 + side;

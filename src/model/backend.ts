@@ -58,7 +58,7 @@ export class BackendUnavailableError extends Error {
 }
 
 function describe(error: unknown): string {
-  return error instanceof Error ? error.message.split('\n')[0] ?? error.message : String(error);
+  return error instanceof Error ? (error.message.split('\n')[0] ?? error.message) : String(error);
 }
 
 async function activate(name: BackendName, threads: number): Promise<LoadedBackend> {
@@ -69,12 +69,15 @@ async function activate(name: BackendName, threads: number): Promise<LoadedBacke
       // A variable specifier: the packages are optional, so they may not exist to type-check.
       const specifier: string = `@tensorflow/${name}`;
       await import(specifier);
-      if (!(await tf.setBackend('tensorflow'))) throw new Error('tensorflow backend failed to initialise');
+      if (!(await tf.setBackend('tensorflow')))
+        throw new Error('tensorflow backend failed to initialise');
       return { name, tfBackend: 'tensorflow', threads: os.availableParallelism() };
     }
     case 'wasm': {
       const wasm = await import('@tensorflow/tfjs-backend-wasm');
-      const ready = tf.findBackend('wasm') ? await tf.setBackend('wasm') : await initWasmWithThreads(threads);
+      const ready = tf.findBackend('wasm')
+        ? await tf.setBackend('wasm')
+        : await initWasmWithThreads(threads);
       if (!ready) throw new Error('wasm backend failed to initialise');
       registerWasmTrainingKernels();
       return { name, tfBackend: 'wasm', threads: wasm.getThreadsCount() };
@@ -82,6 +85,9 @@ async function activate(name: BackendName, threads: number): Promise<LoadedBacke
     case 'cpu': {
       await import('@tensorflow/tfjs-backend-cpu');
       if (!(await tf.setBackend('cpu'))) throw new Error('cpu backend failed to initialise');
+      // The cpu backend prints a "install tfjs-node" banner to stderr on first use; we already
+      // log the backend choice and why faster ones were skipped.
+      (tf.backend() as unknown as { firstUse: boolean }).firstUse = false;
       return { name, tfBackend: 'cpu', threads: 1 };
     }
   }
@@ -100,7 +106,10 @@ export async function loadBackend(options: LoadBackendOptions = {}): Promise<Loa
   for (const name of candidates) {
     try {
       const loaded = await activate(name, threads);
-      logger?.info({ backend: loaded.name, threads: loaded.threads, skipped }, `compute backend: ${loaded.name}`);
+      logger?.info(
+        { backend: loaded.name, threads: loaded.threads, skipped },
+        `compute backend: ${loaded.name}`,
+      );
       return loaded;
     } catch (error) {
       if (preference !== 'auto') throw new BackendUnavailableError(name, error);

@@ -23,7 +23,12 @@ export const googLeNetConfigSchema = z
     /** @defaultValue 'none' */
     norm: normSchema.default('none'),
     /** Seed for weight initialisation; same seed, same initial weights. @defaultValue 0 */
-    seed: z.number().int().min(0).max(2 ** 31 - 1).default(0),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
   })
   .strict();
 

@@ -103,10 +103,17 @@ class GraphBuilder {
     const normed = tfl.layers
       .batchNormalization({ name: `${name}/bn`, epsilon: 1e-3, momentum: 0.9 })
       .apply(y) as SymbolicTensor;
-    return tfl.layers.activation({ name: `${name}/relu`, activation: 'relu' }).apply(normed) as SymbolicTensor;
+    return tfl.layers
+      .activation({ name: `${name}/relu`, activation: 'relu' })
+      .apply(normed) as SymbolicTensor;
   }
 
-  dense(x: SymbolicTensor, name: string, units: number, activation: 'relu' | 'linear'): SymbolicTensor {
+  dense(
+    x: SymbolicTensor,
+    name: string,
+    units: number,
+    activation: 'relu' | 'linear',
+  ): SymbolicTensor {
     return tfl.layers
       .dense({
         name,
@@ -146,7 +153,9 @@ class GraphBuilder {
     const b2 = this.conv(this.conv(x, `${p}/3x3_reduce`, w.b3x3Reduce, 1), `${p}/3x3`, w.b3x3, 3);
     const b3 = this.conv(this.conv(x, `${p}/5x5_reduce`, w.b5x5Reduce, 1), `${p}/5x5`, w.b5x5, 5);
     const b4 = this.conv(this.maxPool(x, `${p}/pool`, 1), `${p}/pool_proj`, w.poolProj, 1);
-    return tfl.layers.concatenate({ name: `${p}/output`, axis: -1 }).apply([b1, b2, b3, b4]) as SymbolicTensor;
+    return tfl.layers
+      .concatenate({ name: `${p}/output`, axis: -1 })
+      .apply([b1, b2, b3, b4]) as SymbolicTensor;
   }
 
   /**
@@ -160,7 +169,9 @@ class GraphBuilder {
       ? (tfl.layers
           .averagePooling2d({ name: `${loss}/ave_pool`, poolSize: 5, strides: 3, padding: 'valid' })
           .apply(x) as SymbolicTensor)
-      : (new AdaptiveAveragePooling2D({ name: `${loss}/ave_pool`, outputSize: 4 }).apply(x) as SymbolicTensor);
+      : (new AdaptiveAveragePooling2D({ name: `${loss}/ave_pool`, outputSize: 4 }).apply(
+          x,
+        ) as SymbolicTensor);
     const conv = this.conv(pooled, `${loss}/conv`, 128, 1); // 4x4x128
     const flat = tfl.layers.flatten({ name: `${loss}/flatten` }).apply(conv) as SymbolicTensor; // 2048
     const fc = this.dense(flat, `${loss}/fc`, this.channels(1024), 'relu');

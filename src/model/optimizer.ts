@@ -77,7 +77,10 @@ export class Optimizer {
       for (const variable of variables) {
         const raw = grads[variable.name];
         if (!raw) continue; // a variable that did not take part in this loss (none in GoogLeNet)
-        const g = c.weightDecay > 0 && decays(variable) ? tf.add(raw, tf.mul(variable, c.weightDecay)) : raw;
+        const g =
+          c.weightDecay > 0 && decays(variable)
+            ? tf.add(raw, tf.mul(variable, c.weightDecay))
+            : raw;
         if (c.type === 'sgd') {
           if (c.momentum === 0) {
             variable.assign(tf.sub(variable, tf.mul(lr, g)));
@@ -98,7 +101,9 @@ export class Optimizer {
           v.assign(vNext);
           const mHat = tf.div(mNext, 1 - c.beta1 ** t);
           const vHat = tf.div(vNext, 1 - c.beta2 ** t);
-          variable.assign(tf.sub(variable, tf.mul(lr, tf.div(mHat, tf.add(tf.sqrt(vHat), c.epsilon)))));
+          variable.assign(
+            tf.sub(variable, tf.mul(lr, tf.div(mHat, tf.add(tf.sqrt(vHat), c.epsilon)))),
+          );
         }
       }
     });

@@ -12,7 +12,7 @@ export function mixSeed(...parts: number[]): number {
     h = Math.imul(h, 0xc2b2ae35);
     h ^= h >>> 16;
   }
-  return (h >>> 1) || 1;
+  return h >>> 1 || 1;
 }
 
 /** mulberry32: a tiny, fast PRNG returning floats in [0, 1). */

@@ -83,7 +83,9 @@ export class Trainer {
     });
     const auxWeight = this.options.auxLossWeight ?? AUX_LOSS_WEIGHT;
     const numClasses = this.model.outputs[0]?.shape[1] as number;
-    const variables = this.model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    const variables = this.model.trainableWeights.map(
+      (w) => (w as unknown as { val: tf.Variable }).val,
+    );
 
     let mainLoss: tf.Scalar | undefined;
     let correct: tf.Scalar | undefined;
@@ -91,15 +93,25 @@ export class Trainer {
       const outputs = this.model.apply(images, { training: true }) as tf.Tensor | tf.Tensor[];
       const [main, ...aux] = Array.isArray(outputs) ? outputs : [outputs];
       const oneHot = tf.oneHot(labels, numClasses);
-      const ce = (logits: tf.Tensor): tf.Scalar => tf.losses.softmaxCrossEntropy(oneHot, logits) as tf.Scalar;
+      const ce = (logits: tf.Tensor): tf.Scalar =>
+        tf.losses.softmaxCrossEntropy(oneHot, logits) as tf.Scalar;
       const mainCe = ce(main as tf.Tensor);
       mainLoss = tf.keep(mainCe);
-      correct = tf.keep(tf.sum(tf.cast(tf.equal(tf.argMax(main as tf.Tensor, 1), labels), 'float32')));
-      return aux.reduce<tf.Scalar>((total, logits) => tf.add(total, tf.mul(ce(logits), auxWeight)), mainCe);
+      correct = tf.keep(
+        tf.sum(tf.cast(tf.equal(tf.argMax(main as tf.Tensor, 1), labels), 'float32')) as tf.Scalar,
+      );
+      return aux.reduce<tf.Scalar>(
+        (total, logits) => tf.add(total, tf.mul(ce(logits), auxWeight)) as tf.Scalar,
+        mainCe,
+      );
     }, variables);
 
     this.optimizer.apply(variables, grads, learningRate);
-    const [loss, main, hits] = [value.dataSync()[0], mainLoss?.dataSync()[0], correct?.dataSync()[0]];
+    const [loss, main, hits] = [
+      value.dataSync()[0],
+      mainLoss?.dataSync()[0],
+      correct?.dataSync()[0],
+    ];
     tf.dispose([value, mainLoss, correct, ...Object.values(grads)]);
     this.nextStep = step + 1;
     return {

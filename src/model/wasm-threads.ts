@@ -26,12 +26,12 @@ const require = createRequire(import.meta.url);
 let workerPath: string | undefined;
 
 function writeWorkerScript(): string {
-  const mainScript = require.resolve(
-    '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js',
-  );
-  const { wasmWorkerContents } = require(
-    '@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js',
-  ) as { wasmWorkerContents: string };
+  const mainScript =
+    require.resolve('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.js');
+  const { wasmWorkerContents } =
+    require('@tensorflow/tfjs-backend-wasm/wasm-out/tfjs-backend-wasm-threaded-simd.worker.js') as {
+      wasmWorkerContents: string;
+    };
   const prelude =
     `URL.createObjectURL = () => ${JSON.stringify(mainScript)};\n` +
     `URL.revokeObjectURL = () => {};\n`;
@@ -69,7 +69,8 @@ export async function initWasmWithThreads(threads: number): Promise<boolean> {
   wasm.setThreadsCount(threads);
   const cpus = os.cpus;
   const reported = cpus();
-  os.cpus = () => Array.from({ length: 2 * threads }, (_, i) => reported[i % reported.length] as os.CpuInfo);
+  os.cpus = () =>
+    Array.from({ length: 2 * threads }, (_, i) => reported[i % reported.length] as os.CpuInfo);
   try {
     return await tf.setBackend('wasm');
   } finally {

@@ -1,6 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { dropoutLayers } from '../../src/model/googlenet.js';
 import { relativeError, useBackend } from '../helpers/backends.js';
+import { TINY, tinyBatch, tinyModel } from '../helpers/tiny-training.js';
 
 type Pad = 'same' | 'valid';
 interface ConvCase {
@@ -83,7 +85,12 @@ describe('wasm training kernels match the cpu backend', () => {
       const a = randomValues(aShape, 3);
       const b = randomValues(bShape, 4);
       const product = (): Float32Array =>
-        tf.tidy(() => tf.matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb).dataSync() as Float32Array);
+        tf.tidy(
+          () =>
+            tf
+              .matMul(tf.tensor(a, aShape), tf.tensor(b, bShape), ta, tb)
+              .dataSync() as Float32Array,
+        );
       await useBackend('cpu');
       const expected = product();
       await useBackend('wasm');
@@ -100,7 +107,12 @@ describe('wasm training kernels match the cpu backend', () => {
 });
 
 describe('wasm MaxPoolGrad matches the cpu backend', () => {
-  const poolCases: Array<{ x: [number, number, number, number]; size: number; stride: number; pad: Pad }> = [
+  const poolCases: Array<{
+    x: [number, number, number, number];
+    size: number;
+    stride: number;
+    pad: Pad;
+  }> = [
     { x: [2, 8, 8, 3], size: 3, stride: 2, pad: 'same' },
     { x: [2, 7, 7, 4], size: 3, stride: 1, pad: 'same' },
     { x: [1, 9, 6, 2], size: 3, stride: 2, pad: 'valid' },
@@ -125,4 +137,51 @@ describe('wasm MaxPoolGrad matches the cpu backend', () => {
       expect(relativeError(actual, expected)).toBeLessThan(1e-6);
     });
   }
+});
+
+describe('whole-network gradients on wasm match cpu', () => {
+  it('every GoogLeNet variable’s gradient is within 1e-4 relative error (tiny input, aux heads on)', async () => {
+    await useBackend('cpu');
+    const model = tinyModel(3);
+    dropoutLayers(model).forEach((layer, index) => {
+      (layer as unknown as { seed: number }).seed = 100 + index;
+    });
+    const { images, labels } = tinyBatch(0);
+    const variables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    const gradients = (): Map<string, Float32Array> => {
+      const { value, grads } = tf.variableGrads(() => {
+        const [main, aux1, aux2] = model.apply(images, { training: true }) as tf.Tensor[];
+        const oneHot = tf.oneHot(labels, TINY.numClasses);
+        const ce = (t: tf.Tensor): tf.Scalar =>
+          tf.losses.softmaxCrossEntropy(oneHot, t) as tf.Scalar;
+        return tf.add(ce(main!), tf.mul(tf.add(ce(aux1!), ce(aux2!)), 0.3)) as tf.Scalar;
+      }, variables);
+      const out = new Map(
+        Object.entries(grads).map(([name, g]) => [name, g.dataSync() as Float32Array]),
+      );
+      tf.dispose([value, ...Object.values(grads)]);
+      return out;
+    };
+    const expected = gradients();
+    await useBackend('wasm');
+    const actual = gradients();
+    expect(actual.size).toBe(variables.length);
+    let worst = 0;
+    for (const [name, g] of expected) {
+      const a = actual.get(name)!;
+      // Relative to the gradient's norm: elementwise ratios of tiny entries are noise.
+      let diff = 0;
+      let norm = 0;
+      g.forEach((v, i) => {
+        diff += (a[i]! - v) ** 2;
+        norm += v ** 2;
+      });
+      const rel = Math.sqrt(diff) / Math.max(Math.sqrt(norm), 1e-12);
+      worst = Math.max(worst, rel);
+      expect(rel, name).toBeLessThanOrEqual(1e-4);
+    }
+    expect(worst).toBeGreaterThan(0); // two backends never agree bit for bit on every sum
+    tf.dispose([images, labels]);
+    model.dispose();
+  });
 });

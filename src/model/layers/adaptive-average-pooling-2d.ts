@@ -46,7 +46,10 @@ export class AdaptiveAveragePooling2D extends tfl.layers.Layer {
         tf.reshape(tf.transpose(rowsFirst, [2, 1, 0, 3]), [w, n * this.outputSize * c]),
       );
       // [S(col), N, S(row), C] -> [N, S(row), S(col), C]
-      return tf.transpose(tf.reshape(byCol, [this.outputSize, n, this.outputSize, c]), [1, 2, 0, 3]);
+      return tf.transpose(
+        tf.reshape(byCol, [this.outputSize, n, this.outputSize, c]),
+        [1, 2, 0, 3],
+      );
     });
   }
 

@@ -3,14 +3,15 @@
  * gradient) on XNNPACK's fast path; see {@link matMul2d}. Batched (rank > 2, batch > 1)
  * products use the stock kernel.
  */
-import type { KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import type { KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { matMul2d, release, reshape, stockKernel } from './kernel-calls.js';
 
 export const batchMatMulConfig: KernelConfig = {
   kernelName: 'BatchMatMul',
   backendName: 'wasm',
   kernelFunc: (args) => {
-    const { inputs, backend, attrs } = args;
+    const { inputs, attrs } = args;
+    const backend = args.backend as KernelBackend;
     const a = inputs['a'] as TensorInfo;
     const b = inputs['b'] as TensorInfo;
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };

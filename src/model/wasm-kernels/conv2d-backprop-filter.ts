@@ -12,7 +12,12 @@
  * rewrite, is 3x slower at batch 4: XNNPACK then multiplies rows of 4 values.)
  * 1x1 stride-1 convolutions (most of GoogLeNet) are a plain matrix product xᵀ·dy.
  */
-import { backend_util, type KernelBackend, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  backend_util,
+  type KernelBackend,
+  type KernelConfig,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { unfoldRowsOnHeap } from './heap-transpose.js';
 import { matMul2d, release, reshape, run, transpose } from './kernel-calls.js';
 
@@ -30,7 +35,8 @@ export function conv2dBackpropFilter(
   dy: TensorInfo,
   attrs: BackpropFilterAttrs,
 ): TensorInfo {
-  if (attrs.dataFormat === 'NCHW') throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
+  if (attrs.dataFormat === 'NCHW')
+    throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
   const info = backend_util.computeConv2DInfo(
     x.shape as [number, number, number, number],
     attrs.filterShape,
@@ -43,7 +49,14 @@ export function conv2dBackpropFilter(
   const { filterHeight: kh, filterWidth: kw, outHeight: ho, outWidth: wo } = info;
   const { strideHeight: sh, strideWidth: sw } = info;
 
-  if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && info.padInfo.top === 0 && info.padInfo.left === 0) {
+  if (
+    kh === 1 &&
+    kw === 1 &&
+    sh === 1 &&
+    sw === 1 &&
+    info.padInfo.top === 0 &&
+    info.padInfo.left === 0
+  ) {
     const x2 = reshape(backend, x, [n * h * w, ci]);
     const dy2 = reshape(backend, dy, [n * ho * wo, co]);
     const dw = matMul2d(backend, x2, dy2, true, false);
@@ -81,7 +94,7 @@ export const conv2dBackpropFilterConfig: KernelConfig = {
   backendName: 'wasm',
   kernelFunc: ({ inputs, backend, attrs }) =>
     conv2dBackpropFilter(
-      backend,
+      backend as KernelBackend,
       inputs['x'] as TensorInfo,
       inputs['dy'] as TensorInfo,
       attrs as unknown as BackpropFilterAttrs,

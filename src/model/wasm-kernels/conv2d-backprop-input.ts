@@ -7,7 +7,12 @@
  * (k-1-padBefore, k-1-padAfter). That runs in XNNPACK's Conv2D. Strided convolutions (in
  * GoogLeNet only the stem, whose input gradient autograd never asks for) use the stock kernel.
  */
-import { backend_util, type KernelBackend, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  backend_util,
+  type KernelBackend,
+  type KernelConfig,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { rotateFilterOnHeap } from './heap-transpose.js';
 import { release, run, stockKernel } from './kernel-calls.js';
 
@@ -68,7 +73,8 @@ export const conv2dBackpropInputConfig: KernelConfig = {
   kernelName: 'Conv2DBackpropInput',
   backendName: 'wasm',
   kernelFunc: (args) => {
-    const { inputs, backend, attrs } = args;
+    const { inputs, attrs } = args;
+    const backend = args.backend as KernelBackend;
     return conv2dBackpropInput(
       backend,
       inputs['dy'] as TensorInfo,

@@ -58,7 +58,8 @@ export function rotateFilterOnHeap(backend: KernelBackend, filter: TensorInfo): 
   const dst = wasm.typedArrayFromHeap(out);
   const taps = kh * kw;
   const tapSize = ci * co;
-  for (let t = 0; t < taps; t++) transposeBlock(src, t * tapSize, dst, (taps - 1 - t) * tapSize, ci, co);
+  for (let t = 0; t < taps; t++)
+    transposeBlock(src, t * tapSize, dst, (taps - 1 - t) * tapSize, ci, co);
   return out;
 }
 

@@ -4,7 +4,12 @@
  * the caller must release with {@link release}.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelBackend, NamedAttrMap, NamedTensorInfoMap, TensorInfo } from '@tensorflow/tfjs-core';
+import type {
+  KernelBackend,
+  NamedAttrMap,
+  NamedTensorInfoMap,
+  TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { transpose2dOnHeap } from './heap-transpose.js';
 
 const BACKEND = 'wasm';
@@ -64,7 +69,9 @@ export function matMul2d(
   const plain = (x: TensorInfo, y: TensorInfo): TensorInfo =>
     run('BatchMatMul', backend, { a: x, b: y }, { transposeA: false, transposeB: false });
   const size = (x: TensorInfo): number => (x.shape[0] ?? 0) * (x.shape[1] ?? 0);
-  const [m, k] = transposeA ? [a.shape[1] ?? 0, a.shape[0] ?? 0] : [a.shape[0] ?? 0, a.shape[1] ?? 0];
+  const [m, k] = transposeA
+    ? [a.shape[1] ?? 0, a.shape[0] ?? 0]
+    : [a.shape[0] ?? 0, a.shape[1] ?? 0];
   const n = transposeB ? (b.shape[0] ?? 0) : (b.shape[1] ?? 0);
   const outSize = m * n;
   void k;

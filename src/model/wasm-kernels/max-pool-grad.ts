@@ -7,7 +7,12 @@
  * (first maximum in row-major order, as the cpu backend picks it; padding never wins) and its
  * gradient added there: ~10 operations per output value.
  */
-import { backend_util, type KernelBackend, type KernelConfig, type TensorInfo } from '@tensorflow/tfjs-core';
+import {
+  backend_util,
+  type KernelBackend,
+  type KernelConfig,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
 import { stockKernel } from './kernel-calls.js';
 
 interface WasmHeapBackend {
@@ -36,7 +41,14 @@ export function maxPoolGrad(
     attrs.pad,
     attrs.dimRoundingMode,
   );
-  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: ho, outWidth: wo } = info;
+  const {
+    batchSize: n,
+    inHeight: h,
+    inWidth: w,
+    inChannels: c,
+    outHeight: ho,
+    outWidth: wo,
+  } = info;
   const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;
@@ -87,11 +99,13 @@ export const maxPoolGradConfig: KernelConfig = {
   kernelName: 'MaxPoolGrad',
   backendName: 'wasm',
   kernelFunc: (args) => {
-    const { inputs, backend, attrs } = args;
+    const { inputs, attrs } = args;
+    const backend = args.backend as KernelBackend;
     const a = attrs as unknown as MaxPoolGradAttrs & { dataFormat?: string };
     const dy = inputs['dy'] as TensorInfo;
     const input = inputs['input'] as TensorInfo;
-    if (input.dtype !== 'float32' || input.shape.length !== 4) return stockKernel('MaxPoolGrad')(args);
+    if (input.dtype !== 'float32' || input.shape.length !== 4)
+      return stockKernel('MaxPoolGrad')(args);
     return maxPoolGrad(backend, dy, input, a);
   },
 };
