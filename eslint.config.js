@@ -3,7 +3,7 @@ import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/', 'dist/', 'bench/results/', '**/*.tmp.ts'] },
+  { ignores: ['node_modules/', 'dist/', 'bench/results/', '**/*.tmp.*'] },
   eslint.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -30,6 +30,7 @@ import {
   type FileDigest,
 } from './checkpoint-files.js';
 import type { OptimizerState } from './optimizer.js';
+import { variableOf } from './layer-variables.js';
 
 export { CheckpointError } from './checkpoint-files.js';
 
@@ -187,11 +188,6 @@ function modelWeights(model: tfl.LayersModel): Map<string, tfl.LayerVariable> {
     byName.set(weight.originalName, weight);
   }
   return byName;
-}
-
-/** The tf.Variable behind a layer weight (LayerVariable.read() is typed as a plain Tensor). */
-function variableOf(weight: tfl.LayerVariable): tf.Variable {
-  return (weight as unknown as { val: tf.Variable }).val;
 }
 
 /** Splits `<weight>/<kind>`; weight names contain slashes, the kind does not. */

@@ -9,6 +9,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { dropoutLayers } from './googlenet.js';
+import { trainableVariables } from './layer-variables.js';
 import { learningRateAt, lrScheduleSchema, type LrScheduleInput } from './lr-schedule.js';
 import { Optimizer, type OptimizerConfigInput, type OptimizerState } from './optimizer.js';
 import { mixSeed } from './seed.js';
@@ -83,9 +84,7 @@ export class Trainer {
     });
     const auxWeight = this.options.auxLossWeight ?? AUX_LOSS_WEIGHT;
     const numClasses = this.model.outputs[0]?.shape[1] as number;
-    const variables = this.model.trainableWeights.map(
-      (w) => (w as unknown as { val: tf.Variable }).val,
-    );
+    const variables = trainableVariables(this.model);
 
     let mainLoss: tf.Scalar | undefined;
     let correct: tf.Scalar | undefined;
@@ -123,8 +122,21 @@ export class Trainer {
     };
   }
 
-  /** Restores the step counter and optimizer state from a checkpoint. */
+  /**
+   * Restores the step counter and optimizer state from a checkpoint (loadCheckpoint maps slot
+   * keys onto this model's variable names). Refuses slots for variables this model does not
+   * have: silently starting them from zero would make the run drift without any error.
+   */
   restore(step: number, optimizerState: OptimizerState): void {
+    const names = new Set(trainableVariables(this.model).map((v) => v.name));
+    for (const key of optimizerState.slots.keys()) {
+      const variable = key.slice(0, key.lastIndexOf('/'));
+      if (!names.has(variable)) {
+        throw new Error(
+          `optimizer state has a slot for '${variable}', which this model does not have`,
+        );
+      }
+    }
     this.nextStep = step;
     this.optimizer.setState(optimizerState);
   }

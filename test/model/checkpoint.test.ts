@@ -29,6 +29,7 @@ import type { Norm } from '../../src/model/googlenet-config.js';
 import type { OptimizerConfigInput } from '../../src/model/optimizer.js';
 import { createTrainer, type Trainer } from '../../src/model/train-step.js';
 import { useBackend } from '../helpers/backends.js';
+import { variableOf } from '../../src/model/layer-variables.js';
 
 // Pass-through, so one test can make the final rename fail and watch the cleanup.
 vi.mock('node:fs/promises', async (importOriginal) => {
@@ -63,10 +64,6 @@ function trainUntil(trainer: Trainer, until: number): void {
     trainer.trainStep(images, labels);
     tf.dispose([images, labels]);
   }
-}
-
-function variableOf(weight: tfl.LayerVariable): tf.Variable {
-  return (weight as unknown as { val: tf.Variable }).val;
 }
 
 /** A copy of every weight's float32 bytes, by stable name. */

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dropoutLayers } from '../../src/model/googlenet.js';
+import { trainableVariables } from '../../src/model/layer-variables.js';
 import { relativeError, useBackend } from '../helpers/backends.js';
 import { TINY, tinyBatch, tinyModel } from '../helpers/tiny-training.js';
 
@@ -147,7 +148,7 @@ describe('whole-network gradients on wasm match cpu', () => {
       (layer as unknown as { seed: number }).seed = 100 + index;
     });
     const { images, labels } = tinyBatch(0);
-    const variables = model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+    const variables = trainableVariables(model);
     const gradients = (): Map<string, Float32Array> => {
       const { value, grads } = tf.variableGrads(() => {
         const [main, aux1, aux2] = model.apply(images, { training: true }) as tf.Tensor[];
