@@ -23,11 +23,17 @@ const convCases: ConvCase[] = [
   { x: [2, 11, 11, 3], filter: [7, 7, 3, 4], stride: 2, pad: 'same' },
   { x: [2, 10, 10, 3], filter: [7, 7, 3, 4], stride: 2, pad: 'same' },
   { x: [1, 10, 9, 3], filter: [3, 3, 3, 2], stride: 2, pad: 'valid' },
+  // Maps smaller than the filter's reach (GoogLeNet's 4x/5x stages at 32x32 input): the
+  // filter is cropped to the taps that meet real input.
   { x: [3, 1, 1, 8], filter: [3, 3, 8, 4], stride: 1, pad: 'same' },
+  { x: [2, 2, 2, 6], filter: [5, 5, 6, 4], stride: 1, pad: 'same' },
+  { x: [2, 1, 3, 4], filter: [3, 5, 4, 2], stride: 1, pad: 'same' },
+  { x: [2, 2, 2, 3], filter: [3, 3, 3, 2], stride: 1, pad: 'same' },
   { x: [1, 7, 5, 2], filter: [3, 5, 2, 3], stride: 3, pad: 'same' },
 ];
 
 interface ConvGrads {
+  y: Float32Array;
   dx: Float32Array;
   dFilter: Float32Array;
 }
@@ -40,9 +46,10 @@ function convGrads(c: ConvCase, xValues: Float32Array, fValues: Float32Array): P
     tf.sum(tf.square(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad))),
   );
   const [dx, df] = grad([x, f]) as [tf.Tensor, tf.Tensor];
-  return Promise.all([dx.data(), df.data()]).then(([a, b]) => {
-    tf.dispose([x, f, dx, df]);
-    return { dx: a as Float32Array, dFilter: b as Float32Array };
+  const y = tf.conv2d(x, f, c.stride, c.pad);
+  return Promise.all([y.data(), dx.data(), df.data()]).then(([out, a, b]) => {
+    tf.dispose([x, f, y, dx, df]);
+    return { y: out as Float32Array, dx: a as Float32Array, dFilter: b as Float32Array };
   });
 }
 
@@ -59,13 +66,14 @@ afterAll(async () => {
 
 describe('wasm training kernels match the cpu backend', () => {
   for (const c of convCases) {
-    it(`conv2d gradients for x ${c.x.join('x')}, filter ${c.filter.join('x')}, stride ${c.stride}, ${c.pad}`, async () => {
+    it(`conv2d and its gradients for x ${c.x.join('x')}, filter ${c.filter.join('x')}, stride ${c.stride}, ${c.pad}`, async () => {
       await useBackend('cpu');
       const xValues = randomValues(c.x, 1);
       const fValues = randomValues(c.filter, 2);
       const expected = await convGrads(c, xValues, fValues);
       await useBackend('wasm');
       const actual = await convGrads(c, xValues, fValues);
+      expect(relativeError(actual.y, expected.y)).toBeLessThan(1e-5);
       expect(relativeError(actual.dFilter, expected.dFilter)).toBeLessThan(1e-5);
       expect(relativeError(actual.dx, expected.dx)).toBeLessThan(1e-5);
     });

@@ -20,6 +20,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { unfoldRowsOnHeap } from './heap-transpose.js';
 import { matMul2d, release, reshape, run, transpose } from './kernel-calls.js';
+import { usedTaps } from './used-taps.js';
 
 interface BackpropFilterAttrs {
   strides: [number, number] | number;
@@ -45,6 +46,31 @@ export function conv2dBackpropFilter(
     attrs.pad,
     attrs.dimRoundingMode,
   );
+  const taps = usedTaps(info);
+  if (taps) {
+    // Taps that only ever met padding have zero gradient: compute the used ones, pad with zeros.
+    const used = conv2dBackpropFilter(backend, x, dy, {
+      ...attrs,
+      pad: taps.pad,
+      filterShape: [taps.height, taps.width, info.inChannels, info.outChannels],
+    });
+    const out = run(
+      'PadV2',
+      backend,
+      { x: used },
+      {
+        paddings: [
+          [taps.top, info.filterHeight - taps.top - taps.height],
+          [taps.left, info.filterWidth - taps.left - taps.width],
+          [0, 0],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
+    release(backend, used);
+    return out;
+  }
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, outHeight: ho, outWidth: wo } = info;
   const { strideHeight: sh, strideWidth: sw } = info;

@@ -15,6 +15,7 @@ import {
 } from '@tensorflow/tfjs-core';
 import { rotateFilterOnHeap } from './heap-transpose.js';
 import { release, run, stockKernel } from './kernel-calls.js';
+import { usedTaps } from './used-taps.js';
 
 interface BackpropInputAttrs {
   strides: [number, number] | number;
@@ -40,6 +41,22 @@ export function conv2dBackpropInput(
     attrs.pad,
     attrs.dimRoundingMode,
   );
+  const taps = usedTaps(info);
+  if (taps) {
+    // Only these taps ever touched real input, so only they pass gradient back to it.
+    const cropped = run(
+      'Slice',
+      backend,
+      { x: filter },
+      {
+        begin: [taps.top, taps.left, 0, 0],
+        size: [taps.height, taps.width, info.inChannels, info.outChannels],
+      },
+    );
+    const dx = conv2dBackpropInput(backend, dy, cropped, { ...attrs, pad: taps.pad }, stock);
+    release(backend, cropped);
+    return dx;
+  }
   const { filterHeight: kh, filterWidth: kw, padInfo } = info;
   const top = kh - 1 - padInfo.top;
   const bottom = kh - 1 - padInfo.bottom;
