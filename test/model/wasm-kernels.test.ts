@@ -194,3 +194,26 @@ describe('whole-network gradients on wasm match cpu', () => {
     model.dispose();
   });
 });
+
+describe('wasm SplitV matches the cpu backend', () => {
+  for (const [shape, sizes, axis] of [
+    [[2, 3, 3, 10], [4, 3, 2, 1], 3],
+    [[2, 3, 3, 10], [5, 5], -1],
+    [[4, 6], [1, 2, 3], 1],
+    [[2, 6, 3], [2, 4], 1], // not the last axis: the stock kernel
+  ] as Array<[number[], number[], number]>) {
+    it(`splits ${shape.join('x')} into ${sizes.join('+')} on axis ${axis}`, async () => {
+      await useBackend('cpu');
+      const values = randomValues(shape, 6);
+      const split = (): Float32Array[] =>
+        tf.tidy(() =>
+          tf.split(tf.tensor(values, shape), sizes, axis).map((t) => t.dataSync() as Float32Array),
+        );
+      const expected = split();
+      await useBackend('wasm');
+      const actual = split();
+      expect(actual.map((a) => a.length)).toEqual(expected.map((e) => e.length));
+      actual.forEach((a, i) => expect(Array.from(a)).toEqual(Array.from(expected[i]!)));
+    });
+  }
+});

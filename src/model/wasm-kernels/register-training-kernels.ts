@@ -4,6 +4,7 @@
  * - Conv2DBackpropInput: the stock one is a scalar loop; ours runs on XNNPACK.
  * - BatchMatMul: the stock transposed cases are scalar loops; ours keeps them on XNNPACK.
  * - MaxPoolGrad: the stock one rescans every window per input value.
+ * - SplitV on the channel axis (inception gradients): the stock one copies value by value.
  * - Conv2D (and both gradients): on maps smaller than the filter's reach, only the taps that
  *   meet real input are used.
  * Each is checked against the cpu backend in test/model/wasm-kernels.test.ts. They are written
@@ -15,6 +16,7 @@ import { conv2dConfig } from './conv2d.js';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter.js';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input.js';
 import { maxPoolGradConfig } from './max-pool-grad.js';
+import { splitVConfig } from './split-v.js';
 import { stockKernel } from './kernel-calls.js';
 
 const overrides: tf.KernelConfig[] = [
@@ -23,6 +25,7 @@ const overrides: tf.KernelConfig[] = [
   conv2dBackpropInputConfig,
   batchMatMulConfig,
   maxPoolGradConfig,
+  splitVConfig,
 ];
 
 let registered = false;
