@@ -51,9 +51,12 @@ describe('training step', () => {
     // The first step creates exactly Adam's two slots per variable, nothing else.
     expect(tf.memory().numTensors - before).toBe(2 * variables);
     const steady = tf.memory().numTensors;
+    // The backend's own buffers too: our wasm kernels allocate intermediates outside the engine.
+    const buffers = tf.engine().backend.numDataIds();
     trainer.trainStep(images, labels);
     trainer.trainStep(images, labels);
     expect(tf.memory().numTensors).toBe(steady);
+    expect(tf.engine().backend.numDataIds()).toBe(buffers);
     trainer.dispose();
     trainer.model.dispose();
     tf.dispose([images, labels]);
