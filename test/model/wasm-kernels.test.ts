@@ -86,6 +86,7 @@ describe('wasm training kernels match the cpu backend', () => {
     [5, 7, 3, true, true],
     [64, 3, 40, true, false], // big transposed operand: transposes the small one instead
     [3, 64, 40, false, true],
+    [3, 64, 40, false, false], // small batch, big kernel: packs the batch instead
   ];
   for (const [m, k, n, ta, tb] of matMulCases) {
     it(`matMul ${m}x${k}·${k}x${n} transposeA=${ta} transposeB=${tb}`, async () => {

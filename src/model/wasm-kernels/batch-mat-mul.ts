@@ -1,7 +1,7 @@
 /**
- * BatchMatMul for the wasm backend that keeps transposed 2-D products (every dense layer's
- * gradient) on XNNPACK's fast path; see {@link matMul2d}. Batched (rank > 2, batch > 1)
- * products use the stock kernel.
+ * BatchMatMul for the wasm backend that keeps 2-D products on XNNPACK's fast path and packs
+ * the smaller operand (every dense layer's forward pass and gradients); see {@link matMul2d}.
+ * Batched (rank > 2, batch > 1) products use the stock kernel.
  */
 import type { KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
 import { matMul2d, release, reshape, stockKernel } from './kernel-calls.js';
@@ -16,7 +16,7 @@ export const batchMatMulConfig: KernelConfig = {
     const b = inputs['b'] as TensorInfo;
     const { transposeA, transposeB } = attrs as { transposeA: boolean; transposeB: boolean };
     const batch = (x: TensorInfo): number => x.shape.slice(0, -2).reduce((p, d) => p * d, 1);
-    if ((!transposeA && !transposeB) || batch(a) !== 1 || batch(b) !== 1) {
+    if (batch(a) !== 1 || batch(b) !== 1) {
       return stockKernel('BatchMatMul')(args);
     }
     const a2 = reshape(backend, a, a.shape.slice(-2));

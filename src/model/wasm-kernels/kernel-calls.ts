@@ -56,8 +56,9 @@ export function release(backend: KernelBackend, ...infos: TensorInfo[]): void {
  *
  * Why: tfjs-backend-wasm 4.22 sends untransposed products to XNNPACK but computes
  * transposeA/transposeB with a scalar loop (15-20x slower, measured), and its Transpose kernel
- * costs up to ~10 ns per element (transposes here use transpose2dOnHeap). So each product is rewritten with transposes placed on the
- * smallest operands: aᵀb = (bᵀa)ᵀ, abᵀ = (baᵀ)ᵀ, aᵀbᵀ = (ba)ᵀ.
+ * costs up to ~10 ns per element (so transposes here use transpose2dOnHeap). Each product is
+ * rewritten with transposes placed on the smallest operands: aᵀb = (bᵀa)ᵀ, abᵀ = (baᵀ)ᵀ,
+ * aᵀbᵀ = (ba)ᵀ.
  */
 export function matMul2d(
   backend: KernelBackend,
@@ -69,13 +70,21 @@ export function matMul2d(
   const plain = (x: TensorInfo, y: TensorInfo): TensorInfo =>
     run('BatchMatMul', backend, { a: x, b: y }, { transposeA: false, transposeB: false });
   const size = (x: TensorInfo): number => (x.shape[0] ?? 0) * (x.shape[1] ?? 0);
-  const [m, k] = transposeA
-    ? [a.shape[1] ?? 0, a.shape[0] ?? 0]
-    : [a.shape[0] ?? 0, a.shape[1] ?? 0];
+  const m = (transposeA ? a.shape[1] : a.shape[0]) ?? 0;
   const n = transposeB ? (b.shape[0] ?? 0) : (b.shape[1] ?? 0);
   const outSize = m * n;
-  void k;
-  if (!transposeA && !transposeB) return plain(a, b);
+  if (!transposeA && !transposeB) {
+    // XNNPACK repacks b on every call (~12 ns per value, measured): a dense layer's forward
+    // pass, a small batch times a large kernel, spends most of its time packing the kernel.
+    // Cᵀ = bᵀaᵀ packs the small aᵀ instead; the transposes cost less than the packing.
+    if (size(b) <= 4 * (size(a) + outSize)) return plain(a, b);
+    const bT = transpose2dOnHeap(backend, b);
+    const aT = transpose2dOnHeap(backend, a);
+    const cT = plain(bT, aT);
+    const out = transpose2dOnHeap(backend, cT);
+    release(backend, bT, aT, cT);
+    return out;
+  }
   if (transposeA && transposeB) {
     const ba = plain(b, a);
     const out = transpose2dOnHeap(backend, ba);
