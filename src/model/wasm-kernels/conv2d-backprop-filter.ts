@@ -12,22 +12,14 @@
  * rewrite, is 3x slower at batch 4: XNNPACK then multiplies rows of 4 values.)
  * 1x1 stride-1 convolutions (most of GoogLeNet) are a plain matrix product xᵀ·dy.
  */
-import {
-  backend_util,
-  type KernelBackend,
-  type KernelConfig,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import type { KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import { convInfo, type ConvAttrs, type Shape4D } from './conv-geometry.js';
 import { unfoldRowsOnHeap } from './heap-transpose.js';
 import { matMul2d, release, reshape, run, transpose } from './kernel-calls.js';
 import { usedTaps } from './used-taps.js';
 
-interface BackpropFilterAttrs {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  filterShape: [number, number, number, number];
+interface BackpropFilterAttrs extends ConvAttrs {
+  filterShape: Shape4D;
 }
 
 export function conv2dBackpropFilter(
@@ -38,14 +30,7 @@ export function conv2dBackpropFilter(
 ): TensorInfo {
   if (attrs.dataFormat === 'NCHW')
     throw new Error('Conv2DBackpropFilter on wasm supports NHWC only');
-  const info = backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterShape,
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
+  const info = convInfo(x.shape as Shape4D, attrs.filterShape, attrs);
   const taps = usedTaps(info);
   if (taps) {
     // Taps that only ever met padding have zero gradient: compute the used ones, pad with zeros.

@@ -7,22 +7,14 @@
  * (k-1-padBefore, k-1-padAfter). That runs in XNNPACK's Conv2D. Strided convolutions (in
  * GoogLeNet only the stem, whose input gradient autograd never asks for) use the stock kernel.
  */
-import {
-  backend_util,
-  type KernelBackend,
-  type KernelConfig,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
+import type { KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import { convInfo, withCroppedFilter, type ConvAttrs, type Shape4D } from './conv-geometry.js';
 import { rotateFilterOnHeap } from './heap-transpose.js';
 import { release, run, stockKernel } from './kernel-calls.js';
 import { usedTaps } from './used-taps.js';
 
-interface BackpropInputAttrs {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
-  inputShape: [number, number, number, number];
+interface BackpropInputAttrs extends ConvAttrs {
+  inputShape: Shape4D;
 }
 
 export function conv2dBackpropInput(
@@ -33,29 +25,13 @@ export function conv2dBackpropInput(
   stock: () => TensorInfo,
 ): TensorInfo {
   if (attrs.dataFormat === 'NCHW') return stock();
-  const info = backend_util.computeConv2DInfo(
-    attrs.inputShape,
-    filter.shape as [number, number, number, number],
-    attrs.strides,
-    1,
-    attrs.pad,
-    attrs.dimRoundingMode,
-  );
+  const info = convInfo(attrs.inputShape, filter.shape as Shape4D, attrs);
   const taps = usedTaps(info);
   if (taps) {
     // Only these taps ever touched real input, so only they pass gradient back to it.
-    const cropped = run(
-      'Slice',
-      backend,
-      { x: filter },
-      {
-        begin: [taps.top, taps.left, 0, 0],
-        size: [taps.height, taps.width, info.inChannels, info.outChannels],
-      },
+    return withCroppedFilter(backend, filter, taps, info, (cropped) =>
+      conv2dBackpropInput(backend, dy, cropped, { ...attrs, pad: taps.pad }, stock),
     );
-    const dx = conv2dBackpropInput(backend, dy, cropped, { ...attrs, pad: taps.pad }, stock);
-    release(backend, cropped);
-    return dx;
   }
   const { filterHeight: kh, filterWidth: kw, padInfo } = info;
   const top = kh - 1 - padInfo.top;

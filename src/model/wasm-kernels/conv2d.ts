@@ -2,21 +2,13 @@
  * Conv2D for the wasm backend: the stock XNNPACK kernel, with the filter cropped to the taps
  * that can meet real input (see used-taps.ts) when the map is smaller than the filter reach.
  */
-import {
-  backend_util,
-  type KernelBackend,
-  type KernelConfig,
-  type TensorInfo,
-} from '@tensorflow/tfjs-core';
-import { release, run, stockKernel } from './kernel-calls.js';
+import type { KernelBackend, KernelConfig, TensorInfo } from '@tensorflow/tfjs-core';
+import { convInfo, withCroppedFilter, type ConvAttrs, type Shape4D } from './conv-geometry.js';
+import { run, stockKernel } from './kernel-calls.js';
 import { usedTaps } from './used-taps.js';
 
-interface Conv2DAttrs {
-  strides: [number, number] | number;
-  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-  dataFormat: 'NHWC' | 'NCHW';
+interface Conv2DAttrs extends ConvAttrs {
   dilations: [number, number] | number;
-  dimRoundingMode?: 'floor' | 'round' | 'ceil';
 }
 
 export const conv2dConfig: KernelConfig = {
@@ -28,32 +20,16 @@ export const conv2dConfig: KernelConfig = {
     const filter = args.inputs['filter'] as TensorInfo;
     const attrs = args.attrs as unknown as Conv2DAttrs;
     if (attrs.dataFormat === 'NCHW') return stockKernel('Conv2D')(args);
-    const info = backend_util.computeConv2DInfo(
-      x.shape as [number, number, number, number],
-      filter.shape as [number, number, number, number],
-      attrs.strides,
-      attrs.dilations,
-      attrs.pad,
-      attrs.dimRoundingMode,
-    );
+    const info = convInfo(x.shape as Shape4D, filter.shape as Shape4D, attrs, attrs.dilations);
     const taps = usedTaps(info);
     if (!taps) return stockKernel('Conv2D')(args);
-    const cropped = run(
-      'Slice',
-      backend,
-      { x: filter },
-      {
-        begin: [taps.top, taps.left, 0, 0],
-        size: [taps.height, taps.width, info.inChannels, info.outChannels],
-      },
+    return withCroppedFilter(backend, filter, taps, info, (cropped) =>
+      run(
+        'Conv2D',
+        backend,
+        { x, filter: cropped },
+        { strides: [1, 1], dilations: [1, 1], pad: taps.pad, dataFormat: 'NHWC' },
+      ),
     );
-    const out = run(
-      'Conv2D',
-      backend,
-      { x, filter: cropped },
-      { strides: [1, 1], dilations: [1, 1], pad: taps.pad, dataFormat: 'NHWC' },
-    );
-    release(backend, cropped);
-    return out;
   },
 };

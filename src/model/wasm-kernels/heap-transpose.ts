@@ -6,12 +6,7 @@
  * than the XNNPACK convolutions they feed. A cache-blocked loop here runs at ~1 ns per element.
  */
 import type { KernelBackend, TensorInfo } from '@tensorflow/tfjs-core';
-
-/** The slice of the wasm backend's API these loops need. */
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-}
+import { heapView, makeOutput } from './wasm-heap.js';
 
 const BLOCK = 32;
 
@@ -38,11 +33,10 @@ function transposeBlock(
 
 /** [rows, cols] -> [cols, rows]. */
 export function transpose2dOnHeap(backend: KernelBackend, x: TensorInfo): TensorInfo {
-  const wasm = backend as unknown as WasmHeapBackend;
   const [rows = 0, cols = 0] = x.shape;
-  const out = wasm.makeOutput([cols, rows], 'float32');
+  const out = makeOutput(backend, [cols, rows]);
   // Read both views after makeOutput: allocating may grow (and so replace) the heap buffer.
-  transposeBlock(wasm.typedArrayFromHeap(x), 0, wasm.typedArrayFromHeap(out), 0, rows, cols);
+  transposeBlock(heapView(backend, x), 0, heapView(backend, out), 0, rows, cols);
   return out;
 }
 
@@ -51,11 +45,10 @@ export function transpose2dOnHeap(backend: KernelBackend, x: TensorInfo): Tensor
  * out[i][j][o][c] = w[kh-1-i][kw-1-j][c][o]. This is the filter of the input-gradient convolution.
  */
 export function rotateFilterOnHeap(backend: KernelBackend, filter: TensorInfo): TensorInfo {
-  const wasm = backend as unknown as WasmHeapBackend;
   const [kh = 0, kw = 0, ci = 0, co = 0] = filter.shape;
-  const out = wasm.makeOutput([kh, kw, co, ci], 'float32');
-  const src = wasm.typedArrayFromHeap(filter);
-  const dst = wasm.typedArrayFromHeap(out);
+  const out = makeOutput(backend, [kh, kw, co, ci]);
+  const src = heapView(backend, filter);
+  const dst = heapView(backend, out);
   const taps = kh * kw;
   const tapSize = ci * co;
   for (let t = 0; t < taps; t++)
@@ -83,12 +76,11 @@ export interface RowUnfold {
  * N*Ho contiguous values (see conv2d-backprop-filter.ts).
  */
 export function unfoldRowsOnHeap(backend: KernelBackend, x: TensorInfo, u: RowUnfold): TensorInfo {
-  const wasm = backend as unknown as WasmHeapBackend;
   const [n = 0, h = 0, w = 0, c = 0] = x.shape;
   const { kh, strideH, padTop, padLeft, outHeight: ho, paddedWidth: wp } = u;
-  const out = wasm.makeOutput([c, kh, wp, n * ho], 'float32');
-  const src = wasm.typedArrayFromHeap(x);
-  const dst = wasm.typedArrayFromHeap(out);
+  const out = makeOutput(backend, [c, kh, wp, n * ho]);
+  const src = heapView(backend, x);
+  const dst = heapView(backend, out);
   dst.fill(0);
   const inner = n * ho;
   for (let b = 0; b < n; b++) {

@@ -14,11 +14,7 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { stockKernel } from './kernel-calls.js';
-
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-}
+import { heapView, makeOutput } from './wasm-heap.js';
 
 interface MaxPoolGradAttrs {
   filterSize: [number, number] | number;
@@ -54,13 +50,12 @@ export function maxPoolGrad(
   const top = info.padInfo.top;
   const left = info.padInfo.left;
 
-  const wasm = backend as unknown as WasmHeapBackend;
-  const dx = wasm.makeOutput([n, h, w, c], 'float32');
+  const dx = makeOutput(backend, [n, h, w, c]);
   // Views after makeOutput: allocating may have grown (replaced) the heap buffer.
-  const x = wasm.typedArrayFromHeap(input);
-  const g = wasm.typedArrayFromHeap(dy);
-  const y = wasm.typedArrayFromHeap(output);
-  const out = wasm.typedArrayFromHeap(dx);
+  const x = heapView(backend, input);
+  const g = heapView(backend, dy);
+  const y = heapView(backend, output);
+  const out = heapView(backend, dx);
   out.fill(0);
   const rowStride = w * c;
   for (let b = 0; b < n; b++) {

@@ -13,27 +13,22 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import { stockKernel } from './kernel-calls.js';
-
-interface WasmHeapBackend {
-  makeOutput(shape: number[], dtype: 'float32'): TensorInfo;
-  typedArrayFromHeap(info: TensorInfo): Float32Array;
-}
+import { heapView, makeOutput } from './wasm-heap.js';
 
 export function splitLastAxis(
   backend: KernelBackend,
   x: TensorInfo,
   sizes: number[],
 ): TensorInfo[] {
-  const wasm = backend as unknown as WasmHeapBackend;
   const channels = x.shape[x.shape.length - 1] ?? 0;
   const pixels = util.sizeFromShape(x.shape) / Math.max(channels, 1);
-  const outputs = sizes.map((size) => wasm.makeOutput([...x.shape.slice(0, -1), size], 'float32'));
+  const outputs = sizes.map((size) => makeOutput(backend, [...x.shape.slice(0, -1), size]));
   // Views after every makeOutput: allocating may have grown (replaced) the heap buffer.
-  const src = wasm.typedArrayFromHeap(x);
+  const src = heapView(backend, x);
   let offset = 0;
   outputs.forEach((out, k) => {
     const size = sizes[k] as number;
-    const dst = wasm.typedArrayFromHeap(out);
+    const dst = heapView(backend, out);
     for (let p = 0, s = offset, d = 0; p < pixels; p++, s += channels, d += size) {
       dst.set(src.subarray(s, s + size), d); // a memcpy per pixel and branch
     }
