@@ -6,10 +6,28 @@ import { z } from 'zod';
 import { BACKEND_NAMES } from './model/backend.js';
 
 const envSchema = z.object({
+  /** PostgreSQL connection string. */
+  DATABASE_URL: z.string().url().default('postgresql://postgres@127.0.0.1:5432/postgres'),
+  /** Redis connection string (BullMQ). */
+  REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /** Port the API listens on. */
+  PORT: z.coerce.number().int().min(0).max(65535).default(8080),
+  /** Root of the data sets jobs may read. */
+  DATA_ROOT: z.string().min(1).default('./data'),
+  /** Where workers write checkpoints (`runs/<id>/step-<n>`). */
+  ARTIFACT_ROOT: z.string().min(1).default('./artifacts'),
+  /** Comma-separated API keys (used once authentication lands). */
+  API_KEYS: z.string().default(''),
+  /** BullMQ key prefix, so several deployments or test files can share one Redis. */
+  QUEUE_PREFIX: z.string().min(1).default('gq'),
   /** Compute backend for training: `auto` tries tfjs-node-gpu, tfjs-node, wasm, cpu in order. */
   TRAIN_BACKEND: z.enum(['auto', ...BACKEND_NAMES]).default('auto'),
   /** Threads for the wasm backend; defaults to the machine's available parallelism. */
   TRAIN_THREADS: z.coerce.number().int().min(1).max(64).optional(),
+  /** Concurrent jobs per worker process. @defaultValue 1 */
+  WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  /** Steps between `train/*` metric points. */
+  METRICS_EVERY_STEPS: z.coerce.number().int().min(1).max(100_000).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 

@@ -1,0 +1,109 @@
+/**
+ * The contract between API and worker: queue name, job payload and result schemas.
+ * Nothing is enqueued untyped: the API builds payloads with these schemas and the worker parses
+ * them again before it trusts them.
+ */
+import { z } from 'zod';
+import { lrScheduleSchema } from './model/lr-schedule.js';
+import { optimizerConfigSchema } from './model/optimizer.js';
+import { normSchema } from './model/googlenet-config.js';
+
+/** BullMQ queue that carries training (and later evaluation) jobs. */
+export const TRAINING_QUEUE = 'training';
+
+export const modelSpecSchema = z
+  .object({
+    arch: z.literal('googlenet'),
+    numClasses: z.number().int().min(2).max(100_000),
+    inputSize: z.number().int().min(32).max(512),
+    channels: z.union([z.literal(1), z.literal(3)]).default(3),
+    width: z.number().min(0.0625).max(4).default(1),
+    auxLogits: z.boolean().default(true),
+    norm: normSchema.default('none'),
+  })
+  .strict();
+
+export const syntheticDatasetSchema = z
+  .object({
+    format: z.literal('synthetic'),
+    numClasses: z.number().int().min(2).max(1000),
+    /** Images in the set, before the validation split. */
+    size: z.number().int().min(2).max(1_000_000),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1),
+    /** Share of the set held out for validation. @defaultValue 0.1 */
+    valFraction: z.number().min(0).max(0.5).default(0.1),
+  })
+  .strict();
+
+export const trainSpecSchema = z
+  .object({
+    epochs: z.number().int().min(1).max(10_000),
+    batchSize: z.number().int().min(1).max(4096),
+    optimizer: optimizerConfigSchema,
+    lrSchedule: lrScheduleSchema.optional(),
+    seed: z
+      .number()
+      .int()
+      .min(0)
+      .max(2 ** 31 - 1)
+      .default(0),
+    /** Stop after this many steps even if epochs remain. */
+    maxSteps: z.number().int().min(1).max(100_000_000).optional(),
+  })
+  .strict();
+
+export const checkpointSpecSchema = z
+  .object({
+    everySteps: z.number().int().min(1).max(10_000_000),
+    keepLatest: z.number().int().min(1).max(1000).default(3),
+    /** Also keep this many best checkpoints by `metric`. @defaultValue 0 */
+    keepBest: z.number().int().min(0).max(1000).default(0),
+    /** Metric for keepBest; higher is better unless it ends in `loss`. @defaultValue 'val/accuracy' */
+    metric: z.string().min(1).max(100).default('val/accuracy'),
+  })
+  .strict();
+
+/** Everything a training run needs, as stored on the run and carried by its job. */
+export const trainRunSpecSchema = z
+  .object({
+    model: modelSpecSchema,
+    dataset: syntheticDatasetSchema,
+    train: trainSpecSchema,
+    checkpoint: checkpointSpecSchema.optional(),
+  })
+  .strict()
+  .superRefine((spec, ctx) => {
+    if (spec.dataset.numClasses !== spec.model.numClasses) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['dataset', 'numClasses'],
+        message: `must equal model.numClasses (${spec.model.numClasses})`,
+      });
+    }
+  });
+
+export type TrainRunSpec = z.output<typeof trainRunSpecSchema>;
+export type TrainRunSpecInput = z.input<typeof trainRunSpecSchema>;
+
+/** Payload of a training job. The job id is the run id. */
+export const trainJobSchema = z.object({
+  runId: z.string().uuid(),
+  spec: trainRunSpecSchema,
+});
+export type TrainJob = z.infer<typeof trainJobSchema>;
+
+/** What a finished training job returns (also stored as the run's `result`). */
+export const trainResultSchema = z.object({
+  steps: z.number().int(),
+  epochs: z.number().int(),
+  finalLoss: z.number(),
+  valAccuracy: z.number().nullable(),
+  valTop5: z.number().nullable(),
+  imagesPerSec: z.number(),
+  backend: z.string(),
+});
+export type TrainResult = z.infer<typeof trainResultSchema>;
