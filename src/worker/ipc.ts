@@ -1,0 +1,60 @@
+/**
+ * Messages between a worker process (parent: owns Redis and Postgres) and the child process
+ * that trains one job (compute only). Sent over Node's IPC channel with `serialization:
+ * 'advanced'` (structured clone), so plain objects, numbers and strings travel as they are.
+ */
+import type { TrainJob, TrainResult } from '../jobs.js';
+import type { BackendPreference, LoadedBackend } from '../model/backend.js';
+
+/** Parent -> child: train this job. */
+export interface StartMessage {
+  type: 'start';
+  job: TrainJob;
+  /** Directory for this run's checkpoints (`ARTIFACT_ROOT/runs/<id>`). */
+  artifactDir: string;
+  backend: BackendPreference;
+  threads?: number;
+  /** Steps between train/* metric points. */
+  metricsEverySteps: number;
+}
+
+/** Parent -> child: stop after the current step (cancel, shutdown). */
+export interface StopMessage {
+  type: 'stop';
+  reason: 'cancel' | 'shutdown';
+}
+
+export type ParentMessage = StartMessage | StopMessage;
+
+export interface MetricPointMessage {
+  name: string;
+  step: number;
+  value: number;
+  /** Wall time, ms since the epoch. */
+  time: number;
+}
+
+export type ChildMessage =
+  | { type: 'backend'; backend: LoadedBackend }
+  | { type: 'progress'; step: number; totalSteps: number; epoch: number }
+  | { type: 'metrics'; points: MetricPointMessage[] }
+  | {
+      type: 'checkpoint';
+      step: number;
+      epoch: number;
+      location: string;
+      bytes: number;
+      /** SHA-256 of the checkpoint's manifest, which lists every file's SHA-256. */
+      sha256: string;
+      metrics: Record<string, number>;
+    }
+  | { type: 'done'; result: TrainResult }
+  | { type: 'stopped'; step: number; reason: StopMessage['reason'] }
+  | {
+      type: 'failed';
+      error: {
+        name: string;
+        message: string;
+        /** bad input: retrying cannot help */ unrecoverable: boolean;
+      };
+    };

@@ -1,0 +1,234 @@
+/**
+ * One training run, start to finish: build GoogLeNet, train on the synthetic set epoch by
+ * epoch, report metrics and progress, validate each epoch, checkpoint every N steps and at the
+ * end. Runs inside the training child process; everything it learns leaves through `emit`.
+ */
+import { createHash } from 'node:crypto';
+import { readFile } from 'node:fs/promises';
+import path from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { SyntheticDataset } from '../data/synthetic-dataset.js';
+import type { ImageBatch } from '../data/synthetic.js';
+import type { TrainResult } from '../jobs.js';
+import { loadBackend } from '../model/backend.js';
+import { saveCheckpoint, type CheckpointManifest } from '../model/checkpoint.js';
+import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
+import { createTrainer } from '../model/train-step.js';
+import type { ChildMessage, MetricPointMessage, StartMessage } from './ipc.js';
+
+/** Metric points are sent to the parent at most this often (and at every epoch end). */
+const METRIC_FLUSH_MS = 500;
+
+export interface RunControls {
+  /** Set by the parent's stop message; checked between steps. */
+  stopRequested(): 'cancel' | 'shutdown' | undefined;
+}
+
+function tensorsOf(
+  batch: ImageBatch,
+  inputSize: number,
+  channels: number,
+): { images: tf.Tensor4D; labels: tf.Tensor1D } {
+  return {
+    images: tf.tensor4d(batch.images, [batch.count, inputSize, inputSize, channels]),
+    labels: tf.tensor1d(batch.labels, 'int32'),
+  };
+}
+
+/** Mean main-head loss, top-1 and top-5 accuracy over the validation set. */
+function validate(
+  model: ReturnType<typeof createGoogLeNet>,
+  dataset: SyntheticDataset,
+  batchSize: number,
+  numClasses: number,
+): { loss: number; accuracy: number; top5: number } | null {
+  let count = 0;
+  let loss = 0;
+  let top1 = 0;
+  let top5 = 0;
+  const k = Math.min(5, numClasses);
+  for (const batch of dataset.valBatches(batchSize)) {
+    const [l, a1, a5] = tf.tidy(() => {
+      const { images, labels } = tensorsOf(batch, dataset.shape.inputSize, dataset.shape.channels);
+      const logits = predictLogits(model, images);
+      const ce = tf.losses.softmaxCrossEntropy(
+        tf.oneHot(labels, numClasses),
+        logits,
+        undefined,
+        undefined,
+        tf.Reduction.SUM,
+      );
+      const hit1 = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
+      const hit5 = tf.sum(tf.cast(topK(logits, labels, k), 'float32'));
+      return [ce.dataSync()[0] ?? 0, hit1.dataSync()[0] ?? 0, hit5.dataSync()[0] ?? 0];
+    });
+    count += batch.count;
+    loss += l;
+    top1 += a1;
+    top5 += a5;
+  }
+  if (count === 0) return null;
+  return { loss: loss / count, accuracy: top1 / count, top5: top5 / count };
+}
+
+/** Whether each label is among the k highest logits of its row. */
+function topK(logits: tf.Tensor2D, labels: tf.Tensor1D, k: number): tf.Tensor1D {
+  const { indices } = tf.topk(logits, k);
+  return tf.any(tf.equal(indices, tf.expandDims(labels, 1)), 1) as tf.Tensor1D;
+}
+
+async function checkpointDigest(
+  dir: string,
+  manifest: CheckpointManifest,
+): Promise<{ bytes: number; sha256: string }> {
+  const manifestBytes = await readFile(path.join(dir, 'manifest.json'));
+  const bytes = manifest.files.reduce((sum, f) => sum + f.bytes, manifestBytes.length);
+  return { bytes, sha256: createHash('sha256').update(manifestBytes).digest('hex') };
+}
+
+/** Trains `start.job` to the end (or until stopped), emitting progress, metrics and checkpoints. */
+export async function runTraining(
+  start: StartMessage,
+  emit: (message: ChildMessage) => void,
+  controls: RunControls,
+): Promise<void> {
+  const { job, artifactDir } = start;
+  const { model: modelSpec, dataset: dataSpec, train, checkpoint } = job.spec;
+
+  const backend = await loadBackend({
+    backend: start.backend,
+    ...(start.threads !== undefined ? { threads: start.threads } : {}),
+  });
+  emit({ type: 'backend', backend });
+
+  const dataset = new SyntheticDataset(dataSpec, {
+    inputSize: modelSpec.inputSize,
+    channels: modelSpec.channels,
+  });
+  const stepsPerEpoch = dataset.stepsPerEpoch(train.batchSize);
+  if (stepsPerEpoch === 0) {
+    throw Object.assign(
+      new Error(
+        `the training split (${dataset.trainIndices.length} images) is smaller than one batch (${train.batchSize})`,
+      ),
+      { unrecoverable: true },
+    );
+  }
+  const totalSteps = Math.min(
+    train.maxSteps ?? Number.POSITIVE_INFINITY,
+    train.epochs * stepsPerEpoch,
+  );
+  const model = createGoogLeNet({
+    numClasses: modelSpec.numClasses,
+    inputSize: modelSpec.inputSize,
+    channels: modelSpec.channels,
+    width: modelSpec.width,
+    auxLogits: modelSpec.auxLogits,
+    norm: modelSpec.norm,
+    seed: train.seed,
+  });
+  const trainer = createTrainer({
+    model,
+    optimizer: train.optimizer,
+    ...(train.lrSchedule ? { schedule: train.lrSchedule } : {}),
+    stepsPerEpoch,
+    totalSteps,
+    seed: train.seed,
+  });
+
+  let pending: MetricPointMessage[] = [];
+  let lastFlush = Date.now();
+  const flush = (): void => {
+    if (pending.length > 0) emit({ type: 'metrics', points: pending });
+    pending = [];
+    lastFlush = Date.now();
+  };
+  const point = (name: string, step: number, value: number): void => {
+    if (Number.isFinite(value)) pending.push({ name, step, value, time: Date.now() });
+  };
+
+  const latest: Record<string, number> = {};
+  const saveAt = async (step: number, epoch: number): Promise<void> => {
+    const dir = path.join(artifactDir, `step-${step}`);
+    const manifest = await saveCheckpoint(dir, {
+      model,
+      optimizer: trainer.optimizer.getState(),
+      state: { step, epoch, seed: train.seed, metrics: { ...latest } },
+    });
+    const { bytes, sha256 } = await checkpointDigest(dir, manifest);
+    emit({ type: 'checkpoint', step, epoch, location: dir, bytes, sha256, metrics: { ...latest } });
+  };
+
+  let step = 0;
+  let lastLoss = Number.NaN;
+  let val: ReturnType<typeof validate> = null;
+  let lastCheckpoint = -1;
+  const started = performance.now();
+  outer: for (let epoch = 0; epoch < train.epochs && step < totalSteps; epoch++) {
+    let accuracySum = 0;
+    let stepsThisEpoch = 0;
+    for (let b = 0; b < stepsPerEpoch && step < totalSteps; b++) {
+      const reason = controls.stopRequested();
+      if (reason) {
+        flush();
+        emit({ type: 'stopped', step, reason });
+        break outer;
+      }
+      const { images, labels } = tensorsOf(
+        dataset.trainBatch(epoch, b, train.batchSize),
+        modelSpec.inputSize,
+        modelSpec.channels,
+      );
+      const t0 = performance.now();
+      const result = trainer.trainStep(images, labels);
+      const seconds = (performance.now() - t0) / 1000;
+      tf.dispose([images, labels]);
+      step = result.step + 1;
+      lastLoss = result.loss;
+      const imagesPerSec = train.batchSize / seconds;
+      accuracySum += result.accuracy;
+      stepsThisEpoch += 1;
+      latest['train/loss'] = result.loss;
+      if (result.step % start.metricsEverySteps === 0 || step === totalSteps) {
+        point('train/loss', result.step, result.loss);
+        point('train/lr', result.step, result.learningRate);
+        point('train/images_per_sec', result.step, imagesPerSec);
+      }
+      emit({ type: 'progress', step, totalSteps, epoch });
+      if (Date.now() - lastFlush >= METRIC_FLUSH_MS) flush();
+      if (checkpoint && step % checkpoint.everySteps === 0 && step < totalSteps) {
+        flush();
+        await saveAt(step, epoch);
+        lastCheckpoint = step;
+      }
+    }
+    // Epoch metrics are stamped with the epoch's last step, so they line up with train/*.
+    const at = step - 1;
+    latest['train/accuracy'] = accuracySum / Math.max(stepsThisEpoch, 1);
+    point('train/accuracy', at, latest['train/accuracy']);
+    val = validate(model, dataset, train.batchSize, modelSpec.numClasses);
+    if (val) {
+      latest['val/loss'] = val.loss;
+      latest['val/accuracy'] = val.accuracy;
+      latest['val/top5'] = val.top5;
+      point('val/loss', at, val.loss);
+      point('val/accuracy', at, val.accuracy);
+      point('val/top5', at, val.top5);
+    }
+    flush();
+  }
+  flush();
+  if (controls.stopRequested()) return;
+  if (checkpoint && lastCheckpoint !== step)
+    await saveAt(step, Math.max(0, Math.ceil(step / stepsPerEpoch) - 1));
+  const result: TrainResult = {
+    steps: step,
+    epochs: Math.ceil(step / stepsPerEpoch),
+    finalLoss: lastLoss,
+    valAccuracy: val?.accuracy ?? null,
+    valTop5: val?.top5 ?? null,
+    imagesPerSec: (step * train.batchSize) / ((performance.now() - started) / 1000),
+    backend: backend.name,
+  };
+  emit({ type: 'done', result });
+}

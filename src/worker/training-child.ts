@@ -1,0 +1,34 @@
+/**
+ * Entry point of the child process that trains one job. Compute only: it receives a `start`
+ * message, trains, and reports over IPC; the parent worker owns every Redis and Postgres
+ * connection. It exits by itself when the parent goes away (IPC disconnect), so no orphan keeps
+ * training after its worker died.
+ */
+import type { ChildMessage, ParentMessage, StopMessage } from './ipc.js';
+import { runTraining } from './train-run.js';
+
+function send(message: ChildMessage): void {
+  process.send?.(message);
+}
+
+let stopReason: StopMessage['reason'] | undefined;
+
+process.on('disconnect', () => process.exit(0));
+process.on('message', (raw: unknown) => {
+  const message = raw as ParentMessage;
+  if (message.type === 'stop') {
+    stopReason = message.reason;
+    return;
+  }
+  runTraining(message, send, { stopRequested: () => stopReason })
+    .then(() => process.exit(0))
+    .catch((error: unknown) => {
+      const e = error instanceof Error ? error : new Error(String(error));
+      const unrecoverable =
+        (e as { unrecoverable?: boolean }).unrecoverable === true ||
+        ['ZodError', 'CheckpointError', 'BackendUnavailableError'].includes(e.name);
+      send({ type: 'failed', error: { name: e.name, message: e.message, unrecoverable } });
+      // Let the IPC message leave before exiting.
+      setImmediate(() => process.exit(1));
+    });
+});

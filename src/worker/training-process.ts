@@ -1,0 +1,76 @@
+/**
+ * Starts the child process that trains one job and turns its messages into a result.
+ *
+ * Why a process: tfjs ops are long synchronous calls; on the worker's own event loop they would
+ * stall BullMQ's lock renewal and another worker would start the same job. A fresh process per
+ * job also releases all tfjs and GPU memory when the job ends.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { TrainResult } from '../jobs.js';
+import type { ChildMessage, StartMessage, StopMessage } from './ipc.js';
+
+export type TrainingOutcome =
+  | { outcome: 'done'; result: TrainResult }
+  | { outcome: 'failed'; error: { name: string; message: string; unrecoverable: boolean } }
+  | { outcome: 'stopped'; step: number; reason: StopMessage['reason'] }
+  | { outcome: 'crashed'; code: number | null; signal: NodeJS.Signals | null };
+
+export interface TrainingProcess {
+  readonly pid: number | undefined;
+  /** Ask the child to stop between steps. */
+  stop(reason: StopMessage['reason']): void;
+  /** Kill the child now. */
+  kill(signal?: NodeJS.Signals): void;
+  /** Settles once the child has exited. */
+  readonly finished: Promise<TrainingOutcome>;
+}
+
+/** The child entry beside this file: .ts under tsx (dev, tests), .js when built. */
+function childEntry(): { file: string; execArgv: string[] } {
+  const here = fileURLToPath(import.meta.url);
+  const ext = path.extname(here);
+  return {
+    file: path.join(path.dirname(here), `training-child${ext}`),
+    execArgv: ext === '.ts' ? ['--import', 'tsx'] : [],
+  };
+}
+
+export function startTrainingProcess(
+  start: StartMessage,
+  onMessage: (message: ChildMessage) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): TrainingProcess {
+  const { file, execArgv } = childEntry();
+  const child: ChildProcess = fork(file, [], {
+    execArgv,
+    env,
+    serialization: 'advanced',
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  let last: TrainingOutcome | undefined;
+  child.on('message', (raw) => {
+    const message = raw as ChildMessage;
+    if (message.type === 'done') last = { outcome: 'done', result: message.result };
+    else if (message.type === 'failed') last = { outcome: 'failed', error: message.error };
+    else if (message.type === 'stopped')
+      last = { outcome: 'stopped', step: message.step, reason: message.reason };
+    onMessage(message);
+  });
+  const finished = new Promise<TrainingOutcome>((resolve) => {
+    child.on('exit', (code, signal) => resolve(last ?? { outcome: 'crashed', code, signal }));
+    child.on('error', () => resolve(last ?? { outcome: 'crashed', code: null, signal: null }));
+  });
+  child.send(start);
+  return {
+    pid: child.pid,
+    stop: (reason) => {
+      if (child.connected) child.send({ type: 'stop', reason } satisfies StopMessage);
+    },
+    kill: (signal = 'SIGKILL') => {
+      child.kill(signal);
+    },
+    finished,
+  };
+}

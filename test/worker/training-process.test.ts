@@ -1,0 +1,120 @@
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { trainJobSchema, type TrainRunSpecInput } from '../../src/jobs.js';
+import type { ChildMessage, MetricPointMessage } from '../../src/worker/ipc.js';
+import { startTrainingProcess } from '../../src/worker/training-process.js';
+
+const RUN_ID = '00000000-0000-4000-8000-000000000001';
+
+function spec(overrides: Partial<TrainRunSpecInput['train']> = {}): TrainRunSpecInput {
+  return {
+    model: { arch: 'googlenet', numClasses: 4, inputSize: 32, width: 0.125 },
+    dataset: { format: 'synthetic', numClasses: 4, size: 80, seed: 3, valFraction: 0.2 },
+    train: {
+      epochs: 2,
+      batchSize: 8,
+      optimizer: { type: 'adam', learningRate: 2e-3 },
+      seed: 1,
+      ...overrides,
+    },
+    checkpoint: { everySteps: 5, keepLatest: 2 },
+  };
+}
+
+let artifacts: string;
+beforeAll(async () => {
+  artifacts = await mkdtemp(path.join(os.tmpdir(), 'gq-training-process-'));
+});
+afterAll(async () => {
+  await rm(artifacts, { recursive: true, force: true });
+});
+
+describe('training child process', () => {
+  it('trains a run to the end, reporting backend, progress, metrics, validation and checkpoints', async () => {
+    const messages: ChildMessage[] = [];
+    const job = trainJobSchema.parse({ runId: RUN_ID, spec: spec() });
+    const dir = path.join(artifacts, 'runs', RUN_ID);
+    const child = startTrainingProcess(
+      { type: 'start', job, artifactDir: dir, backend: 'wasm', threads: 1, metricsEverySteps: 1 },
+      (m) => messages.push(m),
+    );
+    const outcome = await child.finished;
+    expect(outcome.outcome).toBe('done');
+
+    // 64 training images / batch 8 = 8 steps per epoch, 2 epochs.
+    const progress = messages.filter((m) => m.type === 'progress');
+    expect(progress.map((m) => m.step)).toEqual(Array.from({ length: 16 }, (_, i) => i + 1));
+    expect(progress.every((m) => m.totalSteps === 16)).toBe(true);
+    expect(messages[0]).toMatchObject({ type: 'backend', backend: { name: 'wasm' } });
+
+    const points: MetricPointMessage[] = messages.flatMap((m) =>
+      m.type === 'metrics' ? m.points : [],
+    );
+    const series = (name: string): MetricPointMessage[] => points.filter((p) => p.name === name);
+    expect(series('train/loss').map((p) => p.step)).toEqual(
+      Array.from({ length: 16 }, (_, i) => i),
+    );
+    expect(series('train/lr')).toHaveLength(16);
+    expect(series('train/images_per_sec').every((p) => p.value > 0)).toBe(true);
+    expect(series('val/accuracy').map((p) => p.step)).toEqual([7, 15]);
+    expect(series('val/top5')).toHaveLength(2);
+    expect(series('train/accuracy')).toHaveLength(2);
+
+    // Checkpoints at steps 5, 10, 15 and the end (16).
+    const checkpoints = messages.filter((m) => m.type === 'checkpoint');
+    expect(checkpoints.map((c) => c.step)).toEqual([5, 10, 15, 16]);
+    for (const c of checkpoints) {
+      expect(c.sha256).toMatch(/^[0-9a-f]{64}$/);
+      expect(c.bytes).toBeGreaterThan(100_000);
+      expect(await readdir(c.location)).toContain('manifest.json');
+    }
+    const done = messages.find((m) => m.type === 'done');
+    expect(done?.type === 'done' && done.result).toMatchObject({
+      steps: 16,
+      epochs: 2,
+      backend: 'wasm',
+    });
+  });
+
+  it('reports a batch larger than the training split as an unrecoverable failure', async () => {
+    const job = trainJobSchema.parse({ runId: RUN_ID, spec: spec({ batchSize: 128 }) });
+    const child = startTrainingProcess(
+      {
+        type: 'start',
+        job,
+        artifactDir: path.join(artifacts, 'bad'),
+        backend: 'wasm',
+        threads: 1,
+        metricsEverySteps: 1,
+      },
+      () => undefined,
+    );
+    const outcome = await child.finished;
+    expect(outcome).toMatchObject({
+      outcome: 'failed',
+      error: { unrecoverable: true, message: expect.stringMatching(/smaller than one batch/) },
+    });
+  });
+
+  it('stops between steps when asked', async () => {
+    const job = trainJobSchema.parse({ runId: RUN_ID, spec: spec({ epochs: 50 }) });
+    const child: ReturnType<typeof startTrainingProcess> = startTrainingProcess(
+      {
+        type: 'start',
+        job,
+        artifactDir: path.join(artifacts, 'stop'),
+        backend: 'wasm',
+        threads: 1,
+        metricsEverySteps: 1,
+      },
+      (m) => {
+        if (m.type === 'progress' && m.step === 3) child.stop('cancel');
+      },
+    );
+    const outcome = await child.finished;
+    expect(outcome).toMatchObject({ outcome: 'stopped', reason: 'cancel' });
+    expect(outcome.outcome === 'stopped' && outcome.step).toBeLessThan(10);
+  });
+});
