@@ -67,24 +67,46 @@ export const checkpointSpecSchema = z
   })
   .strict();
 
+export type CheckpointSpec = z.output<typeof checkpointSpecSchema>;
+
+/** The fields of a training run's spec, before the cross-field checks. */
+export const trainRunSpecFields = {
+  model: modelSpecSchema,
+  dataset: syntheticDatasetSchema,
+  train: trainSpecSchema,
+  checkpoint: checkpointSpecSchema.optional(),
+};
+
+type SpecForChecks = {
+  model: z.output<typeof modelSpecSchema>;
+  dataset: z.output<typeof syntheticDatasetSchema>;
+  train: z.output<typeof trainSpecSchema>;
+};
+
+/** Cross-field rules of a training spec (shared by the API body and the job payload). */
+export function checkTrainRunSpec(spec: SpecForChecks, ctx: z.RefinementCtx): void {
+  if (spec.dataset.numClasses !== spec.model.numClasses) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['dataset', 'numClasses'],
+      message: `must equal model.numClasses (${spec.model.numClasses})`,
+    });
+  }
+  const trainImages = spec.dataset.size - Math.floor(spec.dataset.size * spec.dataset.valFraction);
+  if (trainImages < spec.train.batchSize) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['train', 'batchSize'],
+      message: `must not exceed the training split (${trainImages} images)`,
+    });
+  }
+}
+
 /** Everything a training run needs, as stored on the run and carried by its job. */
 export const trainRunSpecSchema = z
-  .object({
-    model: modelSpecSchema,
-    dataset: syntheticDatasetSchema,
-    train: trainSpecSchema,
-    checkpoint: checkpointSpecSchema.optional(),
-  })
+  .object(trainRunSpecFields)
   .strict()
-  .superRefine((spec, ctx) => {
-    if (spec.dataset.numClasses !== spec.model.numClasses) {
-      ctx.addIssue({
-        code: 'custom',
-        path: ['dataset', 'numClasses'],
-        message: `must equal model.numClasses (${spec.model.numClasses})`,
-      });
-    }
-  });
+  .superRefine(checkTrainRunSpec);
 
 export type TrainRunSpec = z.output<typeof trainRunSpecSchema>;
 export type TrainRunSpecInput = z.input<typeof trainRunSpecSchema>;

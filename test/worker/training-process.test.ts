@@ -78,23 +78,34 @@ describe('training child process', () => {
     });
   });
 
-  it('reports a batch larger than the training split as an unrecoverable failure', async () => {
-    const job = trainJobSchema.parse({ runId: RUN_ID, spec: spec({ batchSize: 128 }) });
+  it('refuses a batch larger than the training split before anything is enqueued', () => {
+    const parsed = trainJobSchema.safeParse({ runId: RUN_ID, spec: spec({ batchSize: 128 }) });
+    expect(parsed.success).toBe(false);
+    expect(parsed.error?.issues[0]?.path).toEqual(['spec', 'train', 'batchSize']);
+  });
+
+  it('reports a backend that cannot load as an unrecoverable failure', async () => {
+    const job = trainJobSchema.parse({ runId: RUN_ID, spec: spec() });
     const child = startTrainingProcess(
+      // tfjs-node cannot install on our CI machines; where it can, forcing it would succeed.
       {
         type: 'start',
         job,
         artifactDir: path.join(artifacts, 'bad'),
-        backend: 'wasm',
-        threads: 1,
+        backend: 'tfjs-node',
         metricsEverySteps: 1,
       },
       () => undefined,
     );
     const outcome = await child.finished;
+    if (outcome.outcome === 'done') return;
     expect(outcome).toMatchObject({
       outcome: 'failed',
-      error: { unrecoverable: true, message: expect.stringMatching(/smaller than one batch/) },
+      error: {
+        name: 'BackendUnavailableError',
+        unrecoverable: true,
+        message: expect.stringMatching(/TRAIN_BACKEND=tfjs-node/),
+      },
     });
   });
 

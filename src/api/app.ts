@@ -1,0 +1,32 @@
+/**
+ * The HTTP API. `createApp(deps)` builds it from connections made elsewhere (main.ts, tests),
+ * so nothing connects at import time.
+ */
+import type { Queue } from 'bullmq';
+import express, { type Express } from 'express';
+import type { PrismaClient } from '../db/index.js';
+import type { Logger } from '../logger.js';
+import { errorHandler, notFoundHandler } from './errors.js';
+import { createHealthRouter } from './health/health.router.js';
+import { createQueuesRouter } from './queues/queues.router.js';
+import { createRunsRouter } from './runs/runs.router.js';
+import { createRunsService } from './runs/runs.service.js';
+
+export interface AppDeps {
+  prisma: PrismaClient;
+  /** The training queue. */
+  queue: Queue;
+  logger: Logger;
+}
+
+export function createApp(deps: AppDeps): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.use(express.json({ limit: '1mb' }));
+  app.use(createHealthRouter(deps));
+  app.use('/v1/runs', createRunsRouter(createRunsService(deps)));
+  app.use('/v1/queues', createQueuesRouter(deps));
+  app.use(notFoundHandler);
+  app.use(errorHandler(deps.logger));
+  return app;
+}

@@ -1,0 +1,233 @@
+/**
+ * Use cases of the runs resource: submit (row first, then the job), list, show, metrics,
+ * checkpoints. Routers parse requests; this file talks to Postgres and the queue.
+ */
+import type { Queue } from 'bullmq';
+import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
+import { TRAINING_QUEUE, trainJobSchema, type TrainJob } from '../../jobs.js';
+import { HttpError, NotFoundError } from '../errors.js';
+import type { CreateTrainRunBody } from './runs.schemas.js';
+
+/** How many times a training job is tried before its run fails (transient faults only). */
+export const TRAIN_JOB_ATTEMPTS = 3;
+
+export interface RunsServiceDeps {
+  prisma: PrismaClient;
+  queue: Queue;
+}
+
+interface LatestMetric {
+  name: string;
+  step: number;
+  value: number;
+}
+
+export function runView(run: Run, latestMetrics?: LatestMetric[]) {
+  return {
+    id: run.id,
+    kind: run.kind,
+    status: run.status,
+    name: run.name,
+    priority: run.priority,
+    config: run.config,
+    progress: run.progress,
+    attempts: run.attempts,
+    resumedFromStep: run.resumedFromStep,
+    backend: run.backend,
+    workerId: run.workerId,
+    error: run.error,
+    result: run.result,
+    createdAt: run.createdAt.toISOString(),
+    startedAt: run.startedAt?.toISOString() ?? null,
+    finishedAt: run.finishedAt?.toISOString() ?? null,
+    ...(latestMetrics
+      ? {
+          latestMetrics: Object.fromEntries(
+            latestMetrics.map((m) => [m.name, { step: m.step, value: m.value }]),
+          ),
+        }
+      : {}),
+  };
+}
+
+/** BullMQ runs lower numbers first and un-prioritised jobs before all others, so every job gets one. */
+function bullmqPriority(priority: number): number {
+  return 101 - priority;
+}
+
+function encodeCursor(run: Pick<Run, 'createdAt' | 'id'>): string {
+  return Buffer.from(JSON.stringify([run.createdAt.toISOString(), run.id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { createdAt: Date; id: string } {
+  try {
+    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8')) as [
+      string,
+      string,
+    ];
+    const date = new Date(createdAt);
+    if (Number.isNaN(date.getTime()) || typeof id !== 'string') throw new Error('bad cursor');
+    return { createdAt: date, id };
+  } catch {
+    throw new HttpError(400, 'Invalid request', 'query.cursor: not a cursor this API returned', [
+      { path: 'query.cursor', message: 'not a cursor this API returned' },
+    ]);
+  }
+}
+
+export function createRunsService({ prisma, queue }: RunsServiceDeps) {
+  async function findRun(id: string): Promise<Run> {
+    const run = await prisma.run.findUnique({ where: { id } });
+    if (!run) throw new NotFoundError(`run ${id}`);
+    return run;
+  }
+
+  return {
+    /**
+     * Writes the run row, then enqueues its job (job id = run id). With an idempotency key, a
+     * repeated request returns the first run instead of creating another.
+     */
+    async submitTrainRun(
+      body: CreateTrainRunBody,
+      idempotencyKey?: string,
+    ): Promise<{ run: Run; replayed: boolean }> {
+      if (idempotencyKey) {
+        const existing = await prisma.run.findUnique({ where: { idempotencyKey } });
+        if (existing) return { run: existing, replayed: true };
+      }
+      const { kind, name, priority, ...spec } = body;
+      let run: Run;
+      try {
+        run = await prisma.run.create({
+          data: {
+            kind,
+            name: name ?? null,
+            priority,
+            config: spec as Prisma.InputJsonValue,
+            idempotencyKey: idempotencyKey ?? null,
+          },
+        });
+      } catch (error) {
+        // Two requests with one key raced; the other one created the run.
+        if (
+          idempotencyKey &&
+          error instanceof Prisma.PrismaClientKnownRequestError &&
+          error.code === 'P2002'
+        ) {
+          const existing = await prisma.run.findUnique({ where: { idempotencyKey } });
+          if (existing) return { run: existing, replayed: true };
+        }
+        throw error;
+      }
+      const payload: TrainJob = trainJobSchema.parse({ runId: run.id, spec });
+      try {
+        await queue.add('train', payload, {
+          jobId: run.id,
+          priority: bullmqPriority(priority),
+          attempts: TRAIN_JOB_ATTEMPTS,
+          backoff: { type: 'exponential', delay: 5000 },
+          removeOnComplete: { age: 7 * 24 * 3600 },
+          removeOnFail: { age: 30 * 24 * 3600 },
+        });
+      } catch {
+        // No job, so no run: remove the row rather than leave a run that never starts.
+        await prisma.run.delete({ where: { id: run.id } }).catch(() => undefined);
+        throw new HttpError(
+          503,
+          'Service Unavailable',
+          `could not enqueue the run on '${TRAINING_QUEUE}'; nothing was created, try again`,
+        );
+      }
+      return { run, replayed: false };
+    },
+
+    async listRuns(query: {
+      status?: Run['status'];
+      kind?: Run['kind'];
+      limit: number;
+      cursor?: string;
+    }) {
+      const after = query.cursor ? decodeCursor(query.cursor) : undefined;
+      const runs = await prisma.run.findMany({
+        where: {
+          ...(query.status ? { status: query.status } : {}),
+          ...(query.kind ? { kind: query.kind } : {}),
+          ...(after
+            ? {
+                OR: [
+                  { createdAt: { lt: after.createdAt } },
+                  { createdAt: after.createdAt, id: { lt: after.id } },
+                ],
+              }
+            : {}),
+        },
+        orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
+        take: query.limit + 1,
+      });
+      const page = runs.slice(0, query.limit);
+      const last = page[page.length - 1];
+      return {
+        items: page.map((r) => runView(r)),
+        nextCursor: runs.length > query.limit && last ? encodeCursor(last) : null,
+      };
+    },
+
+    async getRun(id: string) {
+      const run = await findRun(id);
+      const latest = await prisma.$queryRaw<LatestMetric[]>`
+        SELECT DISTINCT ON (name) name, step, value
+        FROM "MetricPoint" WHERE "runId" = ${id}::uuid
+        ORDER BY name, step DESC`;
+      return runView(run, latest);
+    },
+
+    /** Each series' points in step order; above maxPoints, every k-th point plus the last. */
+    async getMetrics(id: string, query: { names?: string[]; maxPoints: number }) {
+      await findRun(id);
+      const names =
+        query.names ??
+        (
+          await prisma.metricPoint.findMany({
+            where: { runId: id },
+            distinct: ['name'],
+            select: { name: true },
+            orderBy: { name: 'asc' },
+          })
+        ).map((m) => m.name);
+      const series = await Promise.all(
+        names.map(async (name) => {
+          const points = await prisma.$queryRaw<Array<{ step: number; value: number }>>`
+            SELECT step, value FROM (
+              SELECT step, value, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n
+              FROM "MetricPoint" WHERE "runId" = ${id}::uuid AND name = ${name}
+            ) p
+            WHERE i % GREATEST(1, CEIL(n::float8 / ${query.maxPoints}))::bigint = 0 OR i = n - 1
+            ORDER BY step`;
+          return { name, points: points.slice(-query.maxPoints) };
+        }),
+      );
+      return { runId: id, series };
+    },
+
+    async getCheckpoints(id: string) {
+      await findRun(id);
+      const checkpoints = await prisma.checkpoint.findMany({
+        where: { runId: id },
+        orderBy: { step: 'asc' },
+      });
+      return {
+        items: checkpoints.map((c) => ({
+          id: c.id,
+          step: c.step,
+          epoch: c.epoch,
+          bytes: Number(c.bytes),
+          sha256: c.sha256,
+          metrics: c.metrics,
+          createdAt: c.createdAt.toISOString(),
+        })),
+      };
+    },
+  };
+}
+
+export type RunsService = ReturnType<typeof createRunsService>;

@@ -1,0 +1,67 @@
+/**
+ * Worker process: `npm run start:worker`. Takes training jobs from the queue; each job trains in
+ * its own child process while this process keeps the job lock, writes metrics, checkpoints and
+ * status to Postgres, and heartbeats.
+ */
+import os from 'node:os';
+import { Worker } from 'bullmq';
+import { loadConfig } from '../config.js';
+import { createPrismaClient } from '../db/index.js';
+import { TRAINING_QUEUE } from '../jobs.js';
+import { createLogger } from '../logger.js';
+import { createTrainJobProcessor } from './process-train-job.js';
+import { createRunStore } from './run-store.js';
+import type { TrainingProcess } from './training-process.js';
+import { registerWorker } from './worker-registry.js';
+
+const config = loadConfig();
+const workerId = `${os.hostname()}-${process.pid}`;
+const logger = createLogger(config, 'worker').child({ workerId });
+const prisma = createPrismaClient(config.DATABASE_URL);
+const running = new Map<string, TrainingProcess>();
+
+const registration = await registerWorker(prisma, logger, {
+  id: workerId,
+  backend: config.TRAIN_BACKEND,
+  devices: { slots: config.WORKER_CONCURRENCY, cpus: os.availableParallelism() },
+});
+
+const worker = new Worker(
+  TRAINING_QUEUE,
+  createTrainJobProcessor({ store: createRunStore(prisma), config, logger, workerId, running }),
+  {
+    connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
+    prefix: config.QUEUE_PREFIX,
+    concurrency: config.WORKER_CONCURRENCY,
+    // Training runs in a child, so this process's event loop stays free to renew locks.
+    lockDuration: 60_000,
+    stalledInterval: 30_000,
+  },
+);
+worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+worker.on('failed', (job, error) =>
+  logger.warn({ jobId: job?.id, err: error.message }, 'job failed'),
+);
+logger.info(
+  { queue: TRAINING_QUEUE, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY },
+  'worker ready',
+);
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info(
+    { signal, running: running.size },
+    'stopping: no new jobs; running ones go back to the queue',
+  );
+  const closing = worker.close();
+  for (const child of running.values()) child.stop('shutdown');
+  await closing;
+  await registration.stop();
+  await prisma.$disconnect();
+  logger.info('stopped');
+  process.exit(0);
+}
+process.once('SIGTERM', () => void shutdown('SIGTERM'));
+process.once('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,150 @@
+/**
+ * The BullMQ processor for training jobs: claims the run, trains it in a child process, and
+ * turns the child's messages into Postgres writes (metrics, progress, checkpoints, status).
+ */
+import path from 'node:path';
+import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
+import type { Config } from '../config.js';
+import { trainJobSchema, type TrainResult } from '../jobs.js';
+import type { Logger } from '../logger.js';
+import type { ChildMessage } from './ipc.js';
+import type { RunStore } from './run-store.js';
+import { startTrainingProcess, type TrainingProcess } from './training-process.js';
+
+export interface TrainJobDeps {
+  store: RunStore;
+  config: Pick<Config, 'ARTIFACT_ROOT' | 'TRAIN_BACKEND' | 'TRAIN_THREADS' | 'METRICS_EVERY_STEPS'>;
+  logger: Logger;
+  workerId: string;
+  /** Running children by run id, so shutdown can ask each to stop. */
+  running: Map<string, TrainingProcess>;
+}
+
+/** Progress is written to Redis and Postgres at most this often. */
+const PROGRESS_EVERY_MS = 1000;
+
+export type TrainJobOutcome = TrainResult | { skipped: true };
+
+export function createTrainJobProcessor(deps: TrainJobDeps) {
+  return async (job: Job, token?: string): Promise<TrainJobOutcome> => {
+    const parsed = trainJobSchema.safeParse(job.data);
+    if (!parsed.success)
+      throw new UnrecoverableError(`invalid job payload: ${parsed.error.message}`);
+    const { runId } = parsed.data;
+    const log = deps.logger.child({ runId, jobId: job.id, workerId: deps.workerId });
+    const attempt = job.attemptsMade + 1;
+    const maxAttempts = job.opts.attempts ?? 1;
+    const { store } = deps;
+
+    if (!(await store.markRunning(runId, deps.workerId, attempt))) {
+      log.info('run is no longer queued (cancelled or finished); skipping the job');
+      return { skipped: true };
+    }
+    log.info({ attempt, maxAttempts }, 'training started');
+
+    // Postgres writes happen in message order; a failed write is logged and training goes on.
+    let writes = Promise.resolve();
+    const write = (what: string, op: () => Promise<unknown>): void => {
+      writes = writes.then(op).then(
+        () => undefined,
+        (error: unknown) => log.error({ err: error }, `could not write ${what}`),
+      );
+    };
+    let lastProgress = 0;
+    const checkpointSpec = parsed.data.spec.checkpoint;
+    const onMessage = (message: ChildMessage): void => {
+      switch (message.type) {
+        case 'backend':
+          log.info({ backend: message.backend }, `training on ${message.backend.name}`);
+          write('backend', () => store.setBackend(runId, message.backend.name));
+          break;
+        case 'metrics':
+          write('metrics', () => store.writeMetrics(runId, message.points));
+          break;
+        case 'progress':
+          if (
+            Date.now() - lastProgress >= PROGRESS_EVERY_MS ||
+            message.step === message.totalSteps
+          ) {
+            lastProgress = Date.now();
+            const progress = {
+              step: message.step,
+              totalSteps: message.totalSteps,
+              epoch: message.epoch,
+            };
+            write('progress', async () => {
+              await job.updateProgress(progress);
+              await store.updateProgress(runId, progress);
+            });
+          }
+          break;
+        case 'checkpoint':
+          log.info({ step: message.step, location: message.location }, 'checkpoint saved');
+          write('checkpoint', async () => {
+            await store.recordCheckpoint(runId, message);
+            if (checkpointSpec) {
+              const deleted = await store.applyRetention(runId, checkpointSpec);
+              if (deleted.length > 0) log.debug({ deleted }, 'old checkpoints removed');
+            }
+          });
+          break;
+        default:
+          break;
+      }
+    };
+
+    const child = startTrainingProcess(
+      {
+        type: 'start',
+        job: parsed.data,
+        artifactDir: path.resolve(deps.config.ARTIFACT_ROOT, 'runs', runId),
+        backend: deps.config.TRAIN_BACKEND,
+        ...(deps.config.TRAIN_THREADS !== undefined ? { threads: deps.config.TRAIN_THREADS } : {}),
+        metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
+      },
+      onMessage,
+    );
+    deps.running.set(runId, child);
+    const outcome = await child.finished.finally(() => deps.running.delete(runId));
+    await writes;
+
+    switch (outcome.outcome) {
+      case 'done':
+        await store.markSucceeded(runId, outcome.result);
+        log.info({ result: outcome.result }, 'training succeeded');
+        return outcome.result;
+      case 'stopped':
+        if (outcome.reason === 'cancel') {
+          await store.markCancelled(runId);
+          log.info({ step: outcome.step }, 'training cancelled');
+          return { skipped: true };
+        }
+        // Graceful shutdown: back in the queue without spending an attempt.
+        await store.markQueued(runId);
+        await job.moveToDelayed(Date.now(), token);
+        log.info({ step: outcome.step }, 'worker shutting down; run put back in the queue');
+        throw new DelayedError();
+      case 'failed':
+      case 'crashed': {
+        const error =
+          outcome.outcome === 'failed'
+            ? { ...outcome.error, attempt }
+            : {
+                name: 'TrainingProcessCrashed',
+                message: `training process exited (code ${outcome.code}, signal ${outcome.signal})`,
+                unrecoverable: false,
+                attempt,
+              };
+        if (error.unrecoverable || attempt >= maxAttempts) {
+          await store.markFailed(runId, error);
+          log.error({ error }, 'training failed');
+          if (error.unrecoverable) throw new UnrecoverableError(error.message);
+        } else {
+          await store.markQueued(runId, error);
+          log.warn({ error }, 'training failed; will retry');
+        }
+        throw new Error(error.message);
+      }
+    }
+  };
+}

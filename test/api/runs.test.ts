@@ -1,0 +1,241 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { PrismaClient } from '../../src/db/index.js';
+import { createTestDatabase } from '../helpers/database.js';
+import { createTestQueue } from '../helpers/queue.js';
+import { getJson, postJson, startApi, trainBody } from '../helpers/api.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let queue: Awaited<ReturnType<typeof createTestQueue>>;
+let api: Awaited<ReturnType<typeof startApi>>;
+let prisma: PrismaClient;
+
+beforeAll(async () => {
+  db = await createTestDatabase('api_runs');
+  prisma = db.prisma;
+  queue = await createTestQueue('api-runs');
+  api = await startApi(prisma, queue.queue);
+});
+afterAll(async () => {
+  await api?.close();
+  await queue?.close();
+  await db?.drop();
+});
+beforeEach(async () => {
+  await queue.queue.obliterate({ force: true });
+  await prisma.run.deleteMany();
+});
+
+async function jobCount(): Promise<number> {
+  const counts = await queue.queue.getJobCounts(
+    'waiting',
+    'prioritized',
+    'active',
+    'delayed',
+    'completed',
+    'failed',
+  );
+  return Object.values(counts).reduce((a, b) => a + b, 0);
+}
+
+describe('POST /v1/runs', () => {
+  it('writes the run, enqueues its job under the run id, and answers 201 queued', async () => {
+    const res = await postJson(`${api.url}/v1/runs`, trainBody({ priority: 80 }));
+    expect(res.status).toBe(201);
+    expect(res.json).toMatchObject({
+      id: expect.any(String),
+      status: 'queued',
+      kind: 'train',
+      name: 'tiny',
+      priority: 80,
+    });
+    expect(res.headers.get('location')).toBe(`/v1/runs/${res.json.id}`);
+    const row = await prisma.run.findUniqueOrThrow({ where: { id: res.json.id } });
+    expect(row.config).toMatchObject({
+      model: { arch: 'googlenet', width: 0.125 },
+      train: { batchSize: 8 },
+    });
+    const job = await queue.queue.getJob(res.json.id);
+    expect(job?.data as unknown).toMatchObject({
+      runId: res.json.id,
+      spec: { dataset: { size: 64 } },
+    });
+    expect(job?.opts.priority).toBe(21); // higher API priority, lower BullMQ number
+  });
+
+  const badBodies: Array<[string, Record<string, unknown>, RegExp]> = [
+    ['an unknown field', { ...trainBody(), extra: 1 }, /body: .*extra/i],
+    ['a wrong kind', trainBody({ kind: 'bake' }), /body\.kind/],
+    ['a missing model', { ...trainBody(), model: undefined }, /body\.model/],
+    [
+      'a string where a number belongs',
+      trainBody({
+        train: { epochs: '3', batchSize: 8, optimizer: { type: 'sgd', learningRate: 0.1 } },
+      }),
+      /body\.train\.epochs/,
+    ],
+    [
+      'a negative learning rate',
+      trainBody({
+        train: { epochs: 1, batchSize: 8, optimizer: { type: 'sgd', learningRate: -1 } },
+      }),
+      /body\.train\.optimizer\.learningRate/,
+    ],
+    [
+      'an input size too small',
+      trainBody({ model: { arch: 'googlenet', numClasses: 4, inputSize: 8 } }),
+      /body\.model\.inputSize/,
+    ],
+    [
+      'class counts that disagree',
+      trainBody({ dataset: { format: 'synthetic', numClasses: 5, size: 64, seed: 1 } }),
+      /body\.dataset\.numClasses/,
+    ],
+    [
+      'a batch bigger than the training split',
+      trainBody({
+        train: { epochs: 1, batchSize: 100, optimizer: { type: 'adam', learningRate: 0.001 } },
+      }),
+      /body\.train\.batchSize/,
+    ],
+    [
+      'an unknown dataset format',
+      trainBody({ dataset: { format: 'imagenet', numClasses: 4, size: 64, seed: 1 } }),
+      /body\.dataset\.format/,
+    ],
+  ];
+  for (const [what, body, field] of badBodies) {
+    it(`refuses ${what} with a 400 naming the field, and creates nothing`, async () => {
+      const res = await postJson(`${api.url}/v1/runs`, body);
+      expect(res.status).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/application\/problem\+json/);
+      expect(res.json.detail).toMatch(field);
+      expect(res.json.errors.length).toBeGreaterThan(0);
+      expect(JSON.stringify(res.json)).not.toMatch(/at .*\.ts:\d+/); // no stack trace
+      expect(await prisma.run.count()).toBe(0);
+      expect(await jobCount()).toBe(0);
+    });
+  }
+
+  it('refuses malformed JSON with a 400 and stays healthy', async () => {
+    const res = await fetch(`${api.url}/v1/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"kind": ',
+    });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { detail: string }).detail).toMatch(/not valid JSON/);
+    expect((await getJson(`${api.url}/healthz`)).status).toBe(200);
+    expect(await prisma.run.count()).toBe(0);
+  });
+
+  it('returns the same run for the same Idempotency-Key, with one row and one job', async () => {
+    const headers = { 'Idempotency-Key': 'submit-42' };
+    const first = await postJson(`${api.url}/v1/runs`, trainBody(), headers);
+    const [second, third] = await Promise.all([
+      postJson(`${api.url}/v1/runs`, trainBody(), headers),
+      postJson(`${api.url}/v1/runs`, trainBody(), headers),
+    ]);
+    expect(first.status).toBe(201);
+    expect([second.status, third.status]).toEqual([200, 200]);
+    expect(second.json.id).toBe(first.json.id);
+    expect(third.json.id).toBe(first.json.id);
+    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    expect(await prisma.run.count()).toBe(1);
+    expect(await jobCount()).toBe(1);
+    const other = await postJson(`${api.url}/v1/runs`, trainBody(), {
+      'Idempotency-Key': 'submit-43',
+    });
+    expect(other.json.id).not.toBe(first.json.id);
+  });
+});
+
+describe('GET /v1/runs', () => {
+  it('pages through every run exactly once, newest first, with a bounded limit', async () => {
+    const ids: string[] = [];
+    for (let i = 0; i < 5; i++)
+      ids.push((await postJson(`${api.url}/v1/runs`, trainBody({ name: `r${i}` }))).json.id);
+    const seen: string[] = [];
+    let cursor: string | null = null;
+    do {
+      const page: { status: number; json: any } = await getJson(
+        `${api.url}/v1/runs?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
+      expect(page.status).toBe(200);
+      expect(page.json.items.length).toBeLessThanOrEqual(2);
+      seen.push(...page.json.items.map((r: { id: string }) => r.id));
+      cursor = page.json.nextCursor;
+    } while (cursor);
+    expect(seen).toEqual([...ids].reverse());
+    expect((await getJson(`${api.url}/v1/runs?limit=1000`)).status).toBe(400);
+    expect((await getJson(`${api.url}/v1/runs?cursor=nonsense`)).status).toBe(400);
+  });
+
+  it('filters by status and kind', async () => {
+    const a = (await postJson(`${api.url}/v1/runs`, trainBody())).json.id;
+    await postJson(`${api.url}/v1/runs`, trainBody());
+    await prisma.run.update({ where: { id: a }, data: { status: 'failed' } });
+    const failed = await getJson(`${api.url}/v1/runs?status=failed`);
+    expect(failed.json.items.map((r: { id: string }) => r.id)).toEqual([a]);
+    expect((await getJson(`${api.url}/v1/runs?kind=train`)).json.items).toHaveLength(2);
+    expect((await getJson(`${api.url}/v1/runs?status=exploded`)).status).toBe(400);
+  });
+});
+
+describe('GET /v1/runs/:id and friends', () => {
+  it('shows a run with its latest metrics, its metric series and its checkpoints', async () => {
+    const id = (await postJson(`${api.url}/v1/runs`, trainBody())).json.id;
+    await prisma.metricPoint.createMany({
+      data: [0, 1, 2, 3].map((step) => ({
+        runId: id,
+        name: 'train/loss',
+        step,
+        value: 2 - step * 0.25,
+        wallTime: new Date(),
+      })),
+    });
+    await prisma.checkpoint.create({
+      data: { runId: id, step: 3, epoch: 0, location: '/x', bytes: 123n, sha256: 'a'.repeat(64) },
+    });
+    const run = await getJson(`${api.url}/v1/runs/${id}`);
+    expect(run.json).toMatchObject({
+      id,
+      status: 'queued',
+      latestMetrics: { 'train/loss': { step: 3, value: 1.25 } },
+    });
+    const metrics = await getJson(`${api.url}/v1/runs/${id}/metrics?names=train/loss&maxPoints=2`);
+    expect(metrics.json.runId).toBe(id);
+    expect(metrics.json.series[0].name).toBe('train/loss');
+    expect(metrics.json.series[0].points.length).toBeLessThanOrEqual(2);
+    expect(metrics.json.series[0].points.at(-1)).toEqual({ step: 3, value: 1.25 });
+    const all = await getJson(`${api.url}/v1/runs/${id}/metrics`);
+    expect(all.json.series[0].points).toHaveLength(4);
+    const checkpoints = await getJson(`${api.url}/v1/runs/${id}/checkpoints`);
+    expect(checkpoints.json.items).toEqual([
+      expect.objectContaining({ step: 3, bytes: 123, sha256: 'a'.repeat(64) }),
+    ]);
+  });
+
+  it('answers 404 for an unknown run and 400 for a malformed id', async () => {
+    expect((await getJson(`${api.url}/v1/runs/00000000-0000-4000-8000-000000000000`)).status).toBe(
+      404,
+    );
+    const bad = await getJson(`${api.url}/v1/runs/not-a-uuid`);
+    expect(bad.status).toBe(400);
+    expect(bad.json.detail).toMatch(/path\.id/);
+    expect((await getJson(`${api.url}/v1/nothing-here`)).status).toBe(404);
+  });
+});
+
+describe('health and queues', () => {
+  it('is ready when Redis and Postgres answer, and lists queue counts', async () => {
+    expect((await getJson(`${api.url}/readyz`)).json).toEqual({
+      status: 'ready',
+      redis: 'ok',
+      postgres: 'ok',
+    });
+    await postJson(`${api.url}/v1/runs`, trainBody());
+    const queues = await getJson(`${api.url}/v1/queues`);
+    expect(queues.json.queues[0]).toMatchObject({ name: 'training', counts: { prioritized: 1 } });
+    expect(queues.json.workers).toEqual([]);
+  });
+});

@@ -1,0 +1,145 @@
+/**
+ * The whole path as a user takes it: POST a run to the real API, a real worker process takes the
+ * job from Redis, trains in its child process, and Postgres ends up with the run's metrics,
+ * checkpoints and result.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { getJson, postJson, startApi } from '../helpers/api.js';
+import { createTestDatabase } from '../helpers/database.js';
+import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let queue: Awaited<ReturnType<typeof createTestQueue>>;
+let api: Awaited<ReturnType<typeof startApi>>;
+let worker: ChildProcess;
+let artifacts: string;
+let workerLog = '';
+
+beforeAll(async () => {
+  db = await createTestDatabase('e2e');
+  queue = await createTestQueue('e2e');
+  api = await startApi(db.prisma, queue.queue);
+  artifacts = await mkdtemp(path.join(os.tmpdir(), 'gq-e2e-'));
+  worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: db.url,
+      REDIS_URL,
+      QUEUE_PREFIX: queue.prefix,
+      ARTIFACT_ROOT: artifacts,
+      TRAIN_BACKEND: 'wasm',
+      TRAIN_THREADS: '1',
+      LOG_LEVEL: 'info',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  worker.stdout?.on('data', (d: Buffer) => (workerLog += d.toString()));
+  worker.stderr?.on('data', (d: Buffer) => (workerLog += d.toString()));
+});
+
+afterAll(async () => {
+  if (worker && worker.exitCode === null) {
+    const exited = new Promise((resolve) => worker.once('exit', resolve));
+    worker.kill('SIGTERM');
+    await exited;
+  }
+  await api?.close();
+  await queue?.close();
+  await db?.drop();
+  await rm(artifacts, { recursive: true, force: true });
+});
+
+async function waitFor<T>(
+  what: string,
+  probe: () => Promise<T | undefined>,
+  timeoutMs: number,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline)
+      throw new Error(`timed out waiting for ${what}\nworker log:\n${workerLog.slice(-4000)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+describe('submit → queue → worker → Postgres', () => {
+  it('trains a quarter-width 32x32 run on a 512-image synthetic set: loss falls, val/accuracy reported, checkpoints listed', async () => {
+    const submitted = await postJson(`${api.url}/v1/runs`, {
+      kind: 'train',
+      name: 'e2e',
+      model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.25 },
+      dataset: { format: 'synthetic', numClasses: 10, size: 512, seed: 7 },
+      train: {
+        epochs: 3,
+        batchSize: 32,
+        optimizer: { type: 'adam', learningRate: 0.002 },
+        seed: 1,
+      },
+      checkpoint: { everySteps: 10, keepLatest: 2 },
+    });
+    expect(submitted.status).toBe(201);
+    const id: string = submitted.json.id;
+
+    const running = await waitFor(
+      'the run to start',
+      async () => {
+        const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+        return run.status !== 'queued' ? run : undefined;
+      },
+      60_000,
+    );
+    expect(['running', 'succeeded']).toContain(running.status);
+
+    const done = await waitFor(
+      'the run to finish',
+      async () => {
+        const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+        return ['succeeded', 'failed', 'cancelled'].includes(run.status) ? run : undefined;
+      },
+      180_000,
+    );
+    expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    // 512 images, 10% validation: 461 training images, 14 steps of 32 per epoch, 3 epochs.
+    expect(done).toMatchObject({
+      backend: 'wasm',
+      attempts: 1,
+      progress: { step: 42, totalSteps: 42 },
+      result: { steps: 42, epochs: 3 },
+    });
+    expect(done.startedAt).not.toBeNull();
+    expect(done.finishedAt).not.toBeNull();
+
+    const metrics = (
+      await getJson(`${api.url}/v1/runs/${id}/metrics?names=train/loss,val/accuracy,val/loss`)
+    ).json;
+    const series = Object.fromEntries(
+      metrics.series.map((s: { name: string; points: Array<{ step: number; value: number }> }) => [
+        s.name,
+        s.points,
+      ]),
+    );
+    const loss: Array<{ step: number; value: number }> = series['train/loss'];
+    expect(loss.map((p) => p.step)).toEqual(Array.from({ length: 42 }, (_, i) => i));
+    const mean = (xs: Array<{ value: number }>): number =>
+      xs.reduce((a, p) => a + p.value, 0) / xs.length;
+    expect(mean(loss.slice(-5))).toBeLessThan(mean(loss.slice(0, 5)));
+    expect(series['val/accuracy'].map((p: { step: number }) => p.step)).toEqual([13, 27, 41]);
+    expect(series['val/accuracy'].at(-1).value).toBeGreaterThan(0.1);
+
+    const checkpoints = (await getJson(`${api.url}/v1/runs/${id}/checkpoints`)).json.items;
+    // Every 10 steps and at the end (42); retention keeps the latest two.
+    expect(checkpoints.map((c: { step: number }) => c.step)).toEqual([40, 42]);
+    const onDisk = await readdir(path.join(artifacts, 'runs', id));
+    expect(onDisk.sort()).toEqual(['step-40', 'step-42']);
+
+    const queues = (await getJson(`${api.url}/v1/queues`)).json;
+    expect(queues.workers).toHaveLength(1);
+    expect(queues.queues[0].counts.completed).toBe(1);
+  });
+});

@@ -1,0 +1,52 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { pino } from 'pino';
+import type { Queue } from 'bullmq';
+import { createApp } from '../../src/api/app.js';
+import type { PrismaClient } from '../../src/db/index.js';
+
+/** The real app on an ephemeral port, with a silent logger. */
+export async function startApi(
+  prisma: PrismaClient,
+  queue: Queue,
+): Promise<{ url: string; close(): Promise<void> }> {
+  const app = createApp({ prisma, queue, logger: pino({ level: 'silent' }) });
+  const server: Server = await new Promise((resolve) => {
+    const s = app.listen(0, '127.0.0.1', () => resolve(s));
+  });
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A small valid training body; override pieces per test. */
+export function trainBody(overrides: Record<string, unknown> = {}): Record<string, unknown> {
+  return {
+    kind: 'train',
+    name: 'tiny',
+    model: { arch: 'googlenet', numClasses: 4, inputSize: 32, width: 0.125 },
+    dataset: { format: 'synthetic', numClasses: 4, size: 64, seed: 1 },
+    train: { epochs: 1, batchSize: 8, optimizer: { type: 'adam', learningRate: 0.002 } },
+    ...overrides,
+  };
+}
+
+export async function postJson(
+  url: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any; headers: Headers }> {
+  const res = await fetch(url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+  return { status: res.status, json: await res.json(), headers: res.headers };
+}
+
+export async function getJson(url: string): Promise<{ status: number; json: any }> {
+  const res = await fetch(url);
+  return { status: res.status, json: await res.json() };
+}

@@ -1,0 +1,22 @@
+import { randomBytes } from 'node:crypto';
+import { Queue } from 'bullmq';
+import { TRAINING_QUEUE } from '../../src/jobs.js';
+
+export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
+
+/** The training queue under a prefix of its own, so test files never see each other's jobs. */
+export async function createTestQueue(
+  label: string,
+): Promise<{ prefix: string; queue: Queue; close(): Promise<void> }> {
+  const prefix = `gq-test-${label}-${randomBytes(4).toString('hex')}`;
+  const queue = new Queue(TRAINING_QUEUE, { connection: { url: REDIS_URL }, prefix });
+  await queue.waitUntilReady();
+  return {
+    prefix,
+    queue,
+    close: async () => {
+      await queue.obliterate({ force: true });
+      await queue.close();
+    },
+  };
+}

@@ -1,0 +1,131 @@
+import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { checkpointsToDelete, createRunStore, type RunStore } from '../../src/worker/run-store.js';
+import { createTestDatabase } from '../helpers/database.js';
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>;
+let store: RunStore;
+let runId: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase('run_store');
+  store = createRunStore(db.prisma);
+});
+afterAll(async () => {
+  await db?.drop();
+});
+beforeEach(async () => {
+  await db.prisma.run.deleteMany();
+  runId = (await db.prisma.run.create({ data: { kind: 'train', config: {} } })).id;
+});
+
+const points = (steps: number[], value = 1) =>
+  steps.map((step) => ({ name: 'train/loss', step, value: value + step, time: Date.now() }));
+
+describe('run store', () => {
+  it('writes a metric batch idempotently: the same batch twice stays one row per step', async () => {
+    expect(await store.writeMetrics(runId, points([0, 1, 2]))).toBe(3);
+    expect(await store.writeMetrics(runId, points([0, 1, 2]))).toBe(0);
+    expect(await store.writeMetrics(runId, points([2, 3]))).toBe(1);
+    const rows = await db.prisma.metricPoint.findMany({
+      where: { runId },
+      orderBy: { step: 'asc' },
+    });
+    expect(rows.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('moves a run queued → running → succeeded, and never claims a finished or cancelled run', async () => {
+    expect(await store.markRunning(runId, 'w1', 1)).toBe(true);
+    expect((await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).status).toBe(
+      'running',
+    );
+    await store.markSucceeded(runId, {
+      steps: 1,
+      epochs: 1,
+      finalLoss: 1,
+      valAccuracy: 0.5,
+      valTop5: 1,
+      imagesPerSec: 10,
+      backend: 'wasm',
+    });
+    const done = await db.prisma.run.findUniqueOrThrow({ where: { id: runId } });
+    expect(done).toMatchObject({ status: 'succeeded', workerId: 'w1', attempts: 1 });
+    expect(done.finishedAt).not.toBeNull();
+    expect(await store.markRunning(runId, 'w2', 2)).toBe(false); // at-least-once delivery: no rerun
+
+    const cancelled = (
+      await db.prisma.run.create({ data: { kind: 'train', config: {}, status: 'cancelled' } })
+    ).id;
+    expect(await store.markRunning(cancelled, 'w1', 1)).toBe(false);
+  });
+
+  it('puts a failed attempt back to queued, and a final failure to failed with its cause', async () => {
+    await store.markRunning(runId, 'w1', 1);
+    await store.markQueued(runId, {
+      name: 'Error',
+      message: 'redis blip',
+      attempt: 1,
+      unrecoverable: false,
+    });
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({
+      status: 'queued',
+      workerId: null,
+    });
+    await store.markRunning(runId, 'w1', 2);
+    await store.markFailed(runId, {
+      name: 'Error',
+      message: 'bad data',
+      attempt: 2,
+      unrecoverable: true,
+    });
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({
+      status: 'failed',
+      attempts: 2,
+      error: { message: 'bad data', unrecoverable: true },
+    });
+  });
+
+  it('keeps the latest and the best checkpoints, deleting the rest with their files', async () => {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'gq-retention-'));
+    const accuracy = [0.5, 0.9, 0.6, 0.7, 0.65];
+    for (const [i, acc] of accuracy.entries()) {
+      const location = path.join(dir, `step-${(i + 1) * 10}`);
+      await mkdir(location);
+      await store.recordCheckpoint(runId, {
+        step: (i + 1) * 10,
+        epoch: i,
+        location,
+        bytes: 1,
+        sha256: 'x',
+        metrics: { 'val/accuracy': acc },
+      });
+    }
+    const deleted = await store.applyRetention(runId, {
+      keepLatest: 2,
+      keepBest: 1,
+      metric: 'val/accuracy',
+    });
+    expect(deleted).toEqual([10, 30]);
+    const kept = await db.prisma.checkpoint.findMany({
+      where: { runId },
+      orderBy: { step: 'asc' },
+    });
+    expect(kept.map((c) => c.step)).toEqual([20, 40, 50]);
+    expect((await readdir(dir)).sort()).toEqual(['step-20', 'step-40', 'step-50']);
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('treats metrics ending in loss as lower-is-better when keeping the best', () => {
+    const cps = [1, 2, 3, 4].map((step) => ({
+      step,
+      metrics: { 'val/loss': [0.3, 0.1, 0.5, 0.4][step - 1] },
+    }));
+    expect(
+      checkpointsToDelete(cps, { keepLatest: 1, keepBest: 1, metric: 'val/loss' }).map(
+        (c) => c.step,
+      ),
+    ).toEqual([3, 1]);
+  });
+});
