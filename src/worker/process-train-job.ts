@@ -31,7 +31,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
     if (!parsed.success)
       throw new UnrecoverableError(`invalid job payload: ${parsed.error.message}`);
     const { runId } = parsed.data;
-    const log = deps.logger.child({ runId, jobId: job.id, workerId: deps.workerId });
+    const log = deps.logger.child({ runId, jobId: job.id });
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
     const { store } = deps;

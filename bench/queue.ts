@@ -1,0 +1,194 @@
+/**
+ * What the queue costs: latency from POST to the first training step, and training throughput
+ * through API → BullMQ → worker → child process against the same model trained in-process.
+ *
+ *   npm run bench:queue -- [--runs 5] [--epochs 3] [--width 0.25] [--input 32] [--batch 32]
+ *                          [--size 512] [--threads 1] [--json]
+ *
+ * Makes a scratch database and queue prefix on DATABASE_URL / REDIS_URL, starts the API in this
+ * process and one worker process, submits --runs runs one after another and waits for each.
+ * Per run: pickup = startedAt - createdAt; first step = wall time of the first train/loss point
+ * - createdAt (includes starting the child, loading the backend, building the model and one
+ * step). Throughput: median of the runs' per-step train/images_per_sec, against the median
+ * images/s of the same configuration trained here with the same backend and threads.
+ * Everything is removed afterwards.
+ */
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import * as tf from '@tensorflow/tfjs-core';
+import { Queue } from 'bullmq';
+import { pino } from 'pino';
+import { createApp } from '../src/api/app.js';
+import { loadConfig } from '../src/config.js';
+import { SyntheticDataset } from '../src/data/synthetic-dataset.js';
+import { createDatabase, dropDatabase, withDatabase } from '../src/db/databases.js';
+import { createPrismaClient, migrateDatabase } from '../src/db/index.js';
+import { TRAINING_QUEUE } from '../src/jobs.js';
+import { loadBackend } from '../src/model/backend.js';
+import { createGoogLeNet } from '../src/model/googlenet.js';
+import { createTrainer } from '../src/model/train-step.js';
+
+const { values: args } = parseArgs({
+  options: {
+    runs: { type: 'string', default: '5' },
+    epochs: { type: 'string', default: '3' },
+    width: { type: 'string', default: '0.25' },
+    input: { type: 'string', default: '32' },
+    batch: { type: 'string', default: '32' },
+    size: { type: 'string', default: '512' },
+    threads: { type: 'string', default: '1' },
+    json: { type: 'boolean', default: false },
+  },
+});
+const runs = Number(args.runs);
+const threads = Number(args.threads);
+const model = {
+  arch: 'googlenet',
+  numClasses: 10,
+  inputSize: Number(args.input),
+  width: Number(args.width),
+} as const;
+const dataset = { format: 'synthetic', numClasses: 10, size: Number(args.size), seed: 7 } as const;
+const train = {
+  epochs: Number(args.epochs),
+  batchSize: Number(args.batch),
+  optimizer: { type: 'adam', learningRate: 0.002 },
+  seed: 1,
+} as const;
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
+};
+const out = (line: string): void => {
+  process.stdout.write(`${line}\n`);
+};
+
+const config = loadConfig();
+const name = `gq_bench_${randomBytes(4).toString('hex')}`;
+const url = withDatabase(config.DATABASE_URL, name);
+const prefix = `gq-bench-${randomBytes(4).toString('hex')}`;
+const artifacts = await mkdtemp(path.join(os.tmpdir(), 'gq-bench-'));
+await createDatabase(config.DATABASE_URL, name);
+await migrateDatabase(url);
+const prisma = createPrismaClient(url);
+const queue = new Queue(TRAINING_QUEUE, { connection: { url: config.REDIS_URL }, prefix });
+const server = createApp({ prisma, queue, logger: pino({ level: 'silent' }) }).listen(
+  0,
+  '127.0.0.1',
+);
+await new Promise((resolve) => server.once('listening', resolve));
+const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+  env: {
+    ...process.env,
+    DATABASE_URL: url,
+    QUEUE_PREFIX: prefix,
+    ARTIFACT_ROOT: artifacts,
+    TRAIN_BACKEND: 'wasm',
+    TRAIN_THREADS: String(threads),
+    LOG_LEVEL: 'warn',
+  },
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
+
+const pickups: number[] = [];
+const firstSteps: number[] = [];
+const queueRates: number[] = [];
+try {
+  for (let i = 0; i < runs; i++) {
+    const res = await fetch(`${api}/v1/runs`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'train', name: `bench-${i}`, model, dataset, train }),
+    });
+    const { id } = (await res.json()) as { id: string };
+    for (;;) {
+      const run = await prisma.run.findUniqueOrThrow({ where: { id } });
+      if (run.status === 'failed') throw new Error(`run failed: ${JSON.stringify(run.error)}`);
+      if (run.status === 'succeeded') {
+        const first = await prisma.metricPoint.findFirstOrThrow({
+          where: { runId: id, name: 'train/loss' },
+          orderBy: { step: 'asc' },
+        });
+        const rates = await prisma.metricPoint.findMany({
+          where: { runId: id, name: 'train/images_per_sec' },
+        });
+        pickups.push((run.startedAt?.getTime() ?? 0) - run.createdAt.getTime());
+        firstSteps.push(first.wallTime.getTime() - run.createdAt.getTime());
+        // The first step includes the backend's warm-up; bench:train skips warm-up steps too.
+        queueRates.push(median(rates.filter((r) => r.step > 0).map((r) => r.value)));
+        out(
+          `run ${i + 1}/${runs}: pickup ${pickups.at(-1)} ms, first step done ${firstSteps.at(-1)} ms after POST, ${queueRates.at(-1)?.toFixed(1)} images/s`,
+        );
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+} finally {
+  worker.kill('SIGTERM');
+  await new Promise((resolve) => worker.once('exit', resolve));
+  server.close();
+  await queue.obliterate({ force: true });
+  await queue.close();
+  await prisma.$disconnect();
+  await dropDatabase(config.DATABASE_URL, name);
+  await rm(artifacts, { recursive: true, force: true });
+}
+
+// The same configuration, trained here with the same backend and threads.
+await loadBackend({ backend: 'wasm', threads });
+const data = new SyntheticDataset(
+  { ...dataset, valFraction: 0.1 },
+  { inputSize: model.inputSize, channels: 3 },
+);
+const net = createGoogLeNet({
+  numClasses: 10,
+  inputSize: model.inputSize,
+  width: model.width,
+  seed: 1,
+});
+const trainer = createTrainer({
+  model: net,
+  optimizer: train.optimizer,
+  stepsPerEpoch: data.stepsPerEpoch(train.batchSize),
+  totalSteps: 1000,
+  seed: 1,
+});
+const localRates: number[] = [];
+const steps = data.stepsPerEpoch(train.batchSize) * train.epochs;
+for (let step = 0; step < steps; step++) {
+  const b = data.trainBatch(0, step % data.stepsPerEpoch(train.batchSize), train.batchSize);
+  const images = tf.tensor4d(b.images, [b.count, model.inputSize, model.inputSize, 3]);
+  const labels = tf.tensor1d(b.labels, 'int32');
+  const t0 = performance.now();
+  trainer.trainStep(images, labels);
+  const seconds = (performance.now() - t0) / 1000;
+  tf.dispose([images, labels]);
+  if (step > 0) localRates.push(train.batchSize / seconds);
+}
+
+const result = {
+  runs,
+  pickupMsMedian: median(pickups),
+  firstStepMsMedian: median(firstSteps),
+  queueImagesPerSec: median(queueRates),
+  inProcessImagesPerSec: median(localRates),
+  overhead: 1 - median(queueRates) / median(localRates),
+  config: { model, dataset, train, threads },
+};
+out(`POST -> picked up by the worker: median ${result.pickupMsMedian} ms over ${runs} runs`);
+out(`POST -> first training step done: median ${result.firstStepMsMedian} ms`);
+out(
+  `training through the queue: ${result.queueImagesPerSec.toFixed(1)} images/s; in-process: ${result.inProcessImagesPerSec.toFixed(1)} images/s; ` +
+    `overhead ${(100 * result.overhead).toFixed(1)}%`,
+);
+if (args.json) out(JSON.stringify(result));
+process.exit(0);
