@@ -142,4 +142,25 @@ describe('submit → queue → worker → Postgres', () => {
     expect(queues.workers).toHaveLength(1);
     expect(queues.queues[0].counts.completed).toBe(1);
   });
+
+  it('stops the worker cleanly on SIGTERM', async () => {
+    const exited = new Promise<number | null>((resolve) =>
+      worker.once('exit', (code) => resolve(code)),
+    );
+    worker.kill('SIGTERM');
+    const started = Date.now();
+    expect(await exited).toBe(0);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(workerLog).toMatch(/"msg":"stopped"/);
+    // Every worker log line is JSON, and lines about the run carry its ids.
+    const lines = workerLog
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    const runLines = lines.filter((l) => 'runId' in l);
+    expect(runLines.length).toBeGreaterThan(0);
+    expect(
+      runLines.every((l) => l['jobId'] === l['runId'] && typeof l['workerId'] === 'string'),
+    ).toBe(true);
+  });
 });
