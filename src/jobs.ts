@@ -6,21 +6,15 @@
 import { z } from 'zod';
 import { lrScheduleSchema } from './model/lr-schedule.js';
 import { optimizerConfigSchema } from './model/optimizer.js';
-import { normSchema } from './model/googlenet-config.js';
+import { googLeNetConfigSchema } from './model/googlenet-config.js';
 
 /** BullMQ queue that carries training (and later evaluation) jobs. */
 export const TRAINING_QUEUE = 'training';
 
-export const modelSpecSchema = z
-  .object({
-    arch: z.literal('googlenet'),
-    numClasses: z.number().int().min(2).max(100_000),
-    inputSize: z.number().int().min(32).max(512),
-    channels: z.union([z.literal(1), z.literal(3)]).default(3),
-    width: z.number().min(0.0625).max(4).default(1),
-    auxLogits: z.boolean().default(true),
-    norm: normSchema.default('none'),
-  })
+/** GoogLeNet's config (src/model) as submitted: an `arch` tag, the input size required. */
+export const modelSpecSchema = googLeNetConfigSchema
+  .omit({ seed: true })
+  .extend({ arch: z.literal('googlenet'), inputSize: z.number().int().min(32).max(512) })
   .strict();
 
 export const syntheticDatasetSchema = z

@@ -34,20 +34,22 @@ export interface MetricPointMessage {
   time: number;
 }
 
+/** A checkpoint the child has written (and fsynced) to disk. */
+export interface CheckpointSaved {
+  step: number;
+  epoch: number;
+  location: string;
+  bytes: number;
+  /** SHA-256 of the checkpoint's manifest, which lists every file's SHA-256. */
+  sha256: string;
+  metrics: Record<string, number>;
+}
+
 export type ChildMessage =
   | { type: 'backend'; backend: LoadedBackend }
   | { type: 'progress'; step: number; totalSteps: number; epoch: number }
   | { type: 'metrics'; points: MetricPointMessage[] }
-  | {
-      type: 'checkpoint';
-      step: number;
-      epoch: number;
-      location: string;
-      bytes: number;
-      /** SHA-256 of the checkpoint's manifest, which lists every file's SHA-256. */
-      sha256: string;
-      metrics: Record<string, number>;
-    }
+  | ({ type: 'checkpoint' } & CheckpointSaved)
   | { type: 'done'; result: TrainResult }
   | { type: 'stopped'; step: number; reason: StopMessage['reason'] }
   | {

@@ -5,21 +5,12 @@
 import { rm } from 'node:fs/promises';
 import type { PrismaClient } from '../db/index.js';
 import type { CheckpointSpec, TrainResult } from '../jobs.js';
-import type { MetricPointMessage } from './ipc.js';
+import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
 
 export interface RunProgress {
   step: number;
   totalSteps: number;
   epoch: number;
-}
-
-export interface CheckpointRecord {
-  step: number;
-  epoch: number;
-  location: string;
-  bytes: number;
-  sha256: string;
-  metrics: Record<string, number>;
 }
 
 export interface RunError {
@@ -99,7 +90,7 @@ export function createRunStore(prisma: PrismaClient) {
       return count;
     },
 
-    async recordCheckpoint(runId: string, c: CheckpointRecord): Promise<void> {
+    async recordCheckpoint(runId: string, c: CheckpointSaved): Promise<void> {
       const data = {
         epoch: c.epoch,
         location: c.location,
