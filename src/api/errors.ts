@@ -2,6 +2,7 @@
  * The API's errors and the one middleware that maps them to RFC 9457 problem+json responses.
  * Nothing else writes error responses; no stack trace, SQL or path ever reaches a client.
  */
+import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
@@ -83,7 +84,7 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       res
         .status(status)
         .type('application/problem+json')
-        .json(problem(status, 'Bad Request', message));
+        .json(problem(status, STATUS_CODES[status] ?? 'Bad Request', message));
       return;
     }
     logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');

@@ -9,17 +9,22 @@ import { createApp } from './app.js';
 const config = loadConfig();
 const logger = createLogger(config, 'api');
 const prisma = createPrismaClient(config.DATABASE_URL);
+// Without the offline queue, a submission fails fast (503, nothing created) while Redis is down
+// instead of hanging for minutes.
 const queue = new Queue(TRAINING_QUEUE, {
-  connection: { url: config.REDIS_URL },
+  connection: { url: config.REDIS_URL, enableOfflineQueue: false },
   prefix: config.QUEUE_PREFIX,
 });
+queue.on('error', (error) => logger.error({ err: error }, 'queue connection error'));
+await queue.waitUntilReady();
 const server = createApp({ prisma, queue, logger }).listen(config.PORT, () => {
   logger.info({ port: config.PORT }, 'API listening');
 });
 
 async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
-  server.close();
+  // Finish in-flight requests before closing what they use.
+  await new Promise((resolve) => server.close(resolve));
   await Promise.allSettled([queue.close(), prisma.$disconnect()]);
   process.exit(0);
 }

@@ -52,9 +52,15 @@ export class SyntheticDataset {
     return Math.floor(this.trainIndices.length / batchSize);
   }
 
+  private epochOrder: { epoch: number; order: Int32Array } | undefined;
+
   /** Training batch `batch` of `epoch` (0-based), shuffled by (seed, epoch). */
   trainBatch(epoch: number, batch: number, batchSize: number): ImageBatch {
-    const order = permutation(this.trainIndices.length, mixSeed(this.spec.seed, epoch, 0x7a1));
+    if (this.epochOrder?.epoch !== epoch) {
+      const seed = mixSeed(this.spec.seed, epoch, 0x7a1);
+      this.epochOrder = { epoch, order: permutation(this.trainIndices.length, seed) };
+    }
+    const order = this.epochOrder.order;
     const picked = Array.from(
       order.subarray(batch * batchSize, (batch + 1) * batchSize),
       (i) => this.trainIndices[i] as number,

@@ -19,6 +19,8 @@ const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger(config, 'worker').child({ workerId });
 const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
+const store = createRunStore(prisma);
+let stopping = false;
 
 const registration = await registerWorker(prisma, logger, {
   id: workerId,
@@ -28,7 +30,7 @@ const registration = await registerWorker(prisma, logger, {
 
 const worker = new Worker(
   TRAINING_QUEUE,
-  createTrainJobProcessor({ store: createRunStore(prisma), config, logger, workerId, running }),
+  createTrainJobProcessor({ store, config, logger, workerId, running, isStopping: () => stopping }),
   {
     connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
     prefix: config.QUEUE_PREFIX,
@@ -36,18 +38,34 @@ const worker = new Worker(
     // Training runs in a child, so this process's event loop stays free to renew locks.
     lockDuration: 60_000,
     stalledInterval: 30_000,
+    // A job whose worker died is retried from the queue; only the second stall fails it.
+    maxStalledCount: 2,
   },
 );
 worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
-worker.on('failed', (job, error) =>
-  logger.warn({ jobId: job?.id, err: error.message }, 'job failed'),
-);
+worker.on('failed', (job, error) => {
+  logger.warn({ jobId: job?.id, err: error.message }, 'job failed');
+  // Failures that never reached (or escaped) the processor — a job stalled too often, a claim
+  // that threw on the last attempt — must still leave the run failed, not running or queued.
+  if (!job?.id) return;
+  const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
+  if (!final) return;
+  store
+    .markFailed(job.id, {
+      name: error.name,
+      message: error.message,
+      attempt: job.attemptsMade,
+      unrecoverable: true,
+    })
+    .catch((e: unknown) =>
+      logger.error({ err: e, jobId: job.id }, 'could not mark the run failed'),
+    );
+});
 logger.info(
   { queue: TRAINING_QUEUE, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY },
   'worker ready',
 );
 
-let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;

@@ -18,6 +18,20 @@ export interface TrainJobDeps {
   workerId: string;
   /** Running children by run id, so shutdown can ask each to stop. */
   running: Map<string, TrainingProcess>;
+  /** True once the worker is shutting down: a job claimed meanwhile is stopped at once. */
+  isStopping: () => boolean;
+}
+
+/** Tries a Postgres write a few times before giving up on it (a blip must not lose data). */
+async function withRetries<T>(op: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await op();
+    } catch (error) {
+      if (attempt >= 4) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
+    }
+  }
 }
 
 /** Progress is written to Redis and Postgres at most this often. */
@@ -45,10 +59,12 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
     // Postgres writes happen in message order; a failed write is logged and training goes on.
     let writes = Promise.resolve();
     const write = (what: string, op: () => Promise<unknown>): void => {
-      writes = writes.then(op).then(
-        () => undefined,
-        (error: unknown) => log.error({ err: error }, `could not write ${what}`),
-      );
+      writes = writes
+        .then(() => withRetries(op))
+        .then(
+          () => undefined,
+          (error: unknown) => log.error({ err: error }, `could not write ${what}`),
+        );
     };
     let lastProgress = 0;
     const checkpointSpec = parsed.data.spec.checkpoint;
@@ -105,6 +121,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       onMessage,
     );
     deps.running.set(runId, child);
+    if (deps.isStopping()) child.stop('shutdown');
     const outcome = await child.finished.finally(() => deps.running.delete(runId));
     await writes;
 

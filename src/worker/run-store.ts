@@ -3,7 +3,7 @@
  * unique on run+name+step, checkpoints on run+step) because BullMQ delivers at least once.
  */
 import { rm } from 'node:fs/promises';
-import type { PrismaClient } from '../db/index.js';
+import { Prisma, type PrismaClient } from '../db/index.js';
 import type { CheckpointSpec, TrainResult } from '../jobs.js';
 import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
 
@@ -121,7 +121,13 @@ export function createRunStore(prisma: PrismaClient) {
     async markSucceeded(runId: string, result: TrainResult): Promise<void> {
       await prisma.run.updateMany({
         where: { id: runId, status: 'running' },
-        data: { status: 'succeeded', result: { ...result }, finishedAt: new Date() },
+        // An earlier attempt's error no longer describes the run.
+        data: {
+          status: 'succeeded',
+          result: { ...result },
+          error: Prisma.DbNull,
+          finishedAt: new Date(),
+        },
       });
     },
 

@@ -35,19 +35,28 @@ function tensorsOf(
   };
 }
 
+/**
+ * Lets queued events run (IPC stop requests, the parent's disconnect). Training steps are long
+ * synchronous calls; without this the child would hear nothing until the run ends.
+ */
+function yieldToEvents(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Mean main-head loss, top-1 and top-5 accuracy over the validation set. */
-function validate(
+async function validate(
   model: ReturnType<typeof createGoogLeNet>,
   dataset: SyntheticDataset,
   batchSize: number,
   numClasses: number,
-): { loss: number; accuracy: number; top5: number } | null {
+): Promise<{ loss: number; accuracy: number; top5: number } | null> {
   let count = 0;
   let loss = 0;
   let top1 = 0;
   let top5 = 0;
   const k = Math.min(5, numClasses);
   for (const batch of dataset.valBatches(batchSize)) {
+    await yieldToEvents();
     const [l, a1, a5] = tf.tidy(() => {
       const { images, labels } = tensorsOf(batch, dataset.shape.inputSize, dataset.shape.channels);
       const logits = predictLogits(model, images);
@@ -147,33 +156,42 @@ export async function runTraining(
     if (Number.isFinite(value)) pending.push({ name, step, value, time: Date.now() });
   };
 
-  const latest: Record<string, number> = {};
+  // Checkpoints record the metrics measured on exactly their weights: the latest train loss, and
+  // validation only when it ran at that step (keepBest must not credit a checkpoint with an
+  // earlier epoch's score).
+  let trainLoss = Number.NaN;
+  let lastVal: { step: number; loss: number; accuracy: number; top5: number } | undefined;
+  const metricsAt = (step: number): Record<string, number> => ({
+    ...(Number.isFinite(trainLoss) ? { 'train/loss': trainLoss } : {}),
+    ...(lastVal && lastVal.step === step
+      ? { 'val/loss': lastVal.loss, 'val/accuracy': lastVal.accuracy, 'val/top5': lastVal.top5 }
+      : {}),
+  });
   const saveAt = async (step: number, epoch: number): Promise<void> => {
     const dir = path.join(artifactDir, `step-${step}`);
+    const metrics = metricsAt(step);
     const manifest = await saveCheckpoint(dir, {
       model,
       optimizer: trainer.optimizer.getState(),
-      state: { step, epoch, seed: train.seed, metrics: { ...latest } },
+      state: { step, epoch, seed: train.seed, metrics },
     });
     const { bytes, sha256 } = await checkpointDigest(dir, manifest);
-    emit({ type: 'checkpoint', step, epoch, location: dir, bytes, sha256, metrics: { ...latest } });
+    emit({ type: 'checkpoint', step, epoch, location: dir, bytes, sha256, metrics });
   };
 
   let step = 0;
-  let lastLoss = Number.NaN;
-  let val: ReturnType<typeof validate> = null;
+  let epoch = 0;
+  let stopped: 'cancel' | 'shutdown' | undefined;
   let lastCheckpoint = -1;
   const started = performance.now();
-  outer: for (let epoch = 0; epoch < train.epochs && step < totalSteps; epoch++) {
+  for (; epoch < train.epochs && step < totalSteps && !stopped; epoch++) {
     let accuracySum = 0;
     let stepsThisEpoch = 0;
+    let checkpointAfterValidation = false;
     for (let b = 0; b < stepsPerEpoch && step < totalSteps; b++) {
-      const reason = controls.stopRequested();
-      if (reason) {
-        flush();
-        emit({ type: 'stopped', step, reason });
-        break outer;
-      }
+      await yieldToEvents();
+      stopped = controls.stopRequested();
+      if (stopped) break;
       const { images, labels } = tensorsOf(
         dataset.trainBatch(epoch, b, train.batchSize),
         modelSpec.inputSize,
@@ -184,49 +202,56 @@ export async function runTraining(
       const seconds = (performance.now() - t0) / 1000;
       tf.dispose([images, labels]);
       step = result.step + 1;
-      lastLoss = result.loss;
-      const imagesPerSec = train.batchSize / seconds;
+      trainLoss = result.loss;
       accuracySum += result.accuracy;
       stepsThisEpoch += 1;
-      latest['train/loss'] = result.loss;
       if (result.step % start.metricsEverySteps === 0 || step === totalSteps) {
         point('train/loss', result.step, result.loss);
         point('train/lr', result.step, result.learningRate);
-        point('train/images_per_sec', result.step, imagesPerSec);
+        point('train/images_per_sec', result.step, train.batchSize / seconds);
       }
       emit({ type: 'progress', step, totalSteps, epoch });
       if (Date.now() - lastFlush >= METRIC_FLUSH_MS) flush();
       if (checkpoint && step % checkpoint.everySteps === 0 && step < totalSteps) {
-        flush();
-        await saveAt(step, epoch);
-        lastCheckpoint = step;
+        const epochEnds = b === stepsPerEpoch - 1;
+        if (epochEnds) {
+          checkpointAfterValidation = true; // so it carries this epoch's validation
+        } else {
+          flush();
+          await saveAt(step, epoch);
+          lastCheckpoint = step;
+        }
       }
     }
+    if (stopped) break;
     // Epoch metrics are stamped with the epoch's last step, so they line up with train/*.
     const at = step - 1;
-    latest['train/accuracy'] = accuracySum / Math.max(stepsThisEpoch, 1);
-    point('train/accuracy', at, latest['train/accuracy']);
-    val = validate(model, dataset, train.batchSize, modelSpec.numClasses);
+    point('train/accuracy', at, accuracySum / Math.max(stepsThisEpoch, 1));
+    const val = await validate(model, dataset, train.batchSize, modelSpec.numClasses);
     if (val) {
-      latest['val/loss'] = val.loss;
-      latest['val/accuracy'] = val.accuracy;
-      latest['val/top5'] = val.top5;
+      lastVal = { step, ...val };
       point('val/loss', at, val.loss);
       point('val/accuracy', at, val.accuracy);
       point('val/top5', at, val.top5);
     }
     flush();
+    if (checkpointAfterValidation) {
+      await saveAt(step, epoch);
+      lastCheckpoint = step;
+    }
   }
   flush();
-  if (controls.stopRequested()) return;
-  if (checkpoint && lastCheckpoint !== step)
-    await saveAt(step, Math.max(0, Math.ceil(step / stepsPerEpoch) - 1));
+  if (stopped) {
+    emit({ type: 'stopped', step, reason: stopped });
+    return;
+  }
+  if (checkpoint && lastCheckpoint !== step) await saveAt(step, Math.max(0, epoch - 1));
   const result: TrainResult = {
     steps: step,
     epochs: Math.ceil(step / stepsPerEpoch),
-    finalLoss: lastLoss,
-    valAccuracy: val?.accuracy ?? null,
-    valTop5: val?.top5 ?? null,
+    finalLoss: trainLoss,
+    valAccuracy: lastVal?.accuracy ?? null,
+    valTop5: lastVal?.top5 ?? null,
     imagesPerSec: (step * train.batchSize) / ((performance.now() - started) / 1000),
     backend: backend.name,
   };

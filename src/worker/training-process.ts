@@ -46,6 +46,10 @@ export function startTrainingProcess(
   const child: ChildProcess = fork(file, [], {
     execArgv,
     env,
+    // Its own process group: Ctrl-C in a terminal (or systemd stopping the worker's group)
+    // must reach only the worker, which then stops the child between steps and requeues the
+    // run. The child still exits by itself when the worker dies (IPC disconnect).
+    detached: true,
     serialization: 'advanced',
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });

@@ -128,24 +128,35 @@ describe('POST /v1/runs', () => {
     expect(await prisma.run.count()).toBe(0);
   });
 
-  it('returns the same run for the same Idempotency-Key, with one row and one job', async () => {
+  it('returns the same run for the same Idempotency-Key, with one row and one job, even when requests race', async () => {
     const headers = { 'Idempotency-Key': 'submit-42' };
-    const first = await postJson(`${api.url}/v1/runs`, trainBody(), headers);
-    const [second, third] = await Promise.all([
-      postJson(`${api.url}/v1/runs`, trainBody(), headers),
-      postJson(`${api.url}/v1/runs`, trainBody(), headers),
-    ]);
-    expect(first.status).toBe(201);
-    expect([second.status, third.status]).toEqual([200, 200]);
-    expect(second.json.id).toBe(first.json.id);
-    expect(third.json.id).toBe(first.json.id);
-    expect(second.headers.get('idempotent-replayed')).toBe('true');
+    const answers = await Promise.all(
+      [1, 2, 3].map(() => postJson(`${api.url}/v1/runs`, trainBody(), headers)),
+    );
+    expect(answers.map((a) => a.status).sort()).toEqual([200, 200, 201]);
+    expect(new Set(answers.map((a) => a.json.id)).size).toBe(1);
+    expect(answers.filter((a) => a.headers.get('idempotent-replayed') === 'true')).toHaveLength(2);
     expect(await prisma.run.count()).toBe(1);
     expect(await jobCount()).toBe(1);
+    const later = await postJson(`${api.url}/v1/runs`, trainBody(), headers);
+    expect(later.json.id).toBe(answers[0]?.json.id);
     const other = await postJson(`${api.url}/v1/runs`, trainBody(), {
       'Idempotency-Key': 'submit-43',
     });
-    expect(other.json.id).not.toBe(first.json.id);
+    expect(other.json.id).not.toBe(answers[0]?.json.id);
+  });
+
+  it('repairs a run whose job was never added when the same key is sent again', async () => {
+    const first = await postJson(`${api.url}/v1/runs`, trainBody(), {
+      'Idempotency-Key': 'lost-job',
+    });
+    await queue.queue.remove(first.json.id); // as if the API had died between row and job
+    expect(await jobCount()).toBe(0);
+    const retry = await postJson(`${api.url}/v1/runs`, trainBody(), {
+      'Idempotency-Key': 'lost-job',
+    });
+    expect(retry.json.id).toBe(first.json.id);
+    expect(await jobCount()).toBe(1);
   });
 });
 

@@ -143,7 +143,24 @@ describe('submit → queue → worker → Postgres', () => {
     expect(queues.queues[0].counts.completed).toBe(1);
   });
 
-  it('stops the worker cleanly on SIGTERM', async () => {
+  it('on SIGTERM mid-run, stops the child between steps, puts the run back in the queue without spending an attempt, and exits 0', async () => {
+    const submitted = await postJson(`${api.url}/v1/runs`, {
+      kind: 'train',
+      name: 'long',
+      model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.25 },
+      dataset: { format: 'synthetic', numClasses: 10, size: 512, seed: 7 },
+      train: { epochs: 100, batchSize: 32, optimizer: { type: 'adam', learningRate: 0.002 } },
+    });
+    const id: string = submitted.json.id;
+    await waitFor(
+      'training to be under way',
+      async () => {
+        const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+        return run.status === 'running' && (run.progress?.step ?? 0) >= 3 ? run : undefined;
+      },
+      60_000,
+    );
+
     const exited = new Promise<number | null>((resolve) =>
       worker.once('exit', (code) => resolve(code)),
     );
@@ -151,8 +168,16 @@ describe('submit → queue → worker → Postgres', () => {
     const started = Date.now();
     expect(await exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
+
+    const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+    expect(run).toMatchObject({ status: 'queued', workerId: null });
+    expect(run.progress.step).toBeLessThan(run.progress.totalSteps);
+    const job = await queue.queue.getJob(id);
+    expect(job?.attemptsMade).toBe(0);
+    expect(['delayed', 'waiting', 'prioritized']).toContain(await job?.getState());
+
+    // Every worker log line is JSON, and lines about a run carry its ids.
     expect(workerLog).toMatch(/"msg":"stopped"/);
-    // Every worker log line is JSON, and lines about the run carry its ids.
     const lines = workerLog
       .trim()
       .split('\n')
@@ -161,6 +186,11 @@ describe('submit → queue → worker → Postgres', () => {
     expect(runLines.length).toBeGreaterThan(0);
     expect(
       runLines.every((l) => l['jobId'] === l['runId'] && typeof l['workerId'] === 'string'),
+    ).toBe(true);
+    expect(
+      lines.some(
+        (l) => l['msg'] === 'worker shutting down; run put back in the queue' && l['runId'] === id,
+      ),
     ).toBe(true);
   });
 });

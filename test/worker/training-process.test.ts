@@ -19,7 +19,7 @@ function spec(overrides: Partial<TrainRunSpecInput['train']> = {}): TrainRunSpec
       seed: 1,
       ...overrides,
     },
-    checkpoint: { everySteps: 5, keepLatest: 2 },
+    checkpoint: { everySteps: 4, keepLatest: 2 },
   };
 }
 
@@ -62,9 +62,14 @@ describe('training child process', () => {
     expect(series('val/top5')).toHaveLength(2);
     expect(series('train/accuracy')).toHaveLength(2);
 
-    // Checkpoints at steps 5, 10, 15 and the end (16).
+    // Every 4 steps; 8 and 16 end an epoch, so they are saved after validation and carry its
+    // score (keepBest ranks by it); mid-epoch ones carry only the training loss.
     const checkpoints = messages.filter((m) => m.type === 'checkpoint');
-    expect(checkpoints.map((c) => c.step)).toEqual([5, 10, 15, 16]);
+    expect(checkpoints.map((c) => c.step)).toEqual([4, 8, 12, 16]);
+    expect(checkpoints.map((c) => 'val/accuracy' in c.metrics)).toEqual([false, true, false, true]);
+    expect(checkpoints.every((c) => typeof c.metrics['train/loss'] === 'number')).toBe(true);
+    const valAt8 = series('val/accuracy').find((p) => p.step === 7)?.value;
+    expect(checkpoints[1]?.metrics['val/accuracy']).toBe(valAt8);
     for (const c of checkpoints) {
       expect(c.sha256).toMatch(/^[0-9a-f]{64}$/);
       expect(c.bytes).toBeGreaterThan(100_000);
@@ -109,8 +114,11 @@ describe('training child process', () => {
     });
   });
 
-  it('stops between steps when asked', async () => {
-    const job = trainJobSchema.parse({ runId: RUN_ID, spec: spec({ epochs: 50 }) });
+  it('stops between steps when asked, even with no checkpoint to wait for', async () => {
+    const job = trainJobSchema.parse({
+      runId: RUN_ID,
+      spec: { ...spec({ epochs: 50 }), checkpoint: undefined },
+    });
     const child: ReturnType<typeof startTrainingProcess> = startTrainingProcess(
       {
         type: 'start',

@@ -10,14 +10,19 @@ export function createHealthRouter(deps: { prisma: PrismaClient; queue: Queue })
   });
   router.get('/readyz', async (_req, res) => {
     const check = async (probe: () => Promise<unknown>): Promise<'ok' | 'unreachable'> => {
+      let timer: NodeJS.Timeout | undefined;
       try {
         await Promise.race([
           probe(),
-          new Promise((_, reject) => setTimeout(() => reject(new Error('timeout')), 2000)),
+          new Promise((_, reject) => {
+            timer = setTimeout(() => reject(new Error('timeout')), 2000);
+          }),
         ]);
         return 'ok';
       } catch {
         return 'unreachable';
+      } finally {
+        clearTimeout(timer);
       }
     };
     const [redis, postgres] = await Promise.all([

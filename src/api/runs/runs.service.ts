@@ -6,7 +6,7 @@ import type { Queue } from 'bullmq';
 import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
 import { TRAINING_QUEUE, trainJobSchema, type TrainJob } from '../../jobs.js';
 import { HttpError, NotFoundError } from '../errors.js';
-import type { CreateTrainRunBody } from './runs.schemas.js';
+import { runIdParam, type CreateTrainRunBody } from './runs.schemas.js';
 
 /** How many times a training job is tried before its run fails (transient faults only). */
 export const TRAIN_JOB_ATTEMPTS = 3;
@@ -66,7 +66,8 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
       string,
     ];
     const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime()) || typeof id !== 'string') throw new Error('bad cursor');
+    if (Number.isNaN(date.getTime()) || !runIdParam.safeParse(id).success)
+      throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
     throw new HttpError(400, 'Invalid request', 'query.cursor: not a cursor this API returned', [
@@ -76,6 +77,33 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
 }
 
 export function createRunsService({ prisma, queue }: RunsServiceDeps) {
+  /** Adds the run's job; BullMQ ignores a second add with the same job id. */
+  async function enqueue(run: Run): Promise<void> {
+    const payload: TrainJob = trainJobSchema.parse({ runId: run.id, spec: run.config });
+    await queue.add('train', payload, {
+      jobId: run.id,
+      priority: bullmqPriority(run.priority),
+      attempts: TRAIN_JOB_ATTEMPTS,
+      backoff: { type: 'exponential', delay: 5000 },
+      removeOnComplete: { age: 7 * 24 * 3600 },
+      removeOnFail: { age: 30 * 24 * 3600 },
+    });
+  }
+
+  /**
+   * A replayed submission of a run that is still queued enqueues again: if the first request
+   * died between writing the row and adding the job, the retry repairs it.
+   */
+  async function ensureEnqueued(run: Run): Promise<Run> {
+    if (run.status !== 'queued') return run;
+    try {
+      await enqueue(run);
+    } catch {
+      throw new HttpError(503, 'Service Unavailable', 'could not reach the queue; try again');
+    }
+    return run;
+  }
+
   async function findRun(id: string): Promise<Run> {
     const run = await prisma.run.findUnique({ where: { id } });
     if (!run) throw new NotFoundError(`run ${id}`);
@@ -93,7 +121,7 @@ export function createRunsService({ prisma, queue }: RunsServiceDeps) {
     ): Promise<{ run: Run; replayed: boolean }> {
       if (idempotencyKey) {
         const existing = await prisma.run.findUnique({ where: { idempotencyKey } });
-        if (existing) return { run: existing, replayed: true };
+        if (existing) return { run: await ensureEnqueued(existing), replayed: true };
       }
       const { kind, name, priority, ...spec } = body;
       let run: Run;
@@ -115,20 +143,12 @@ export function createRunsService({ prisma, queue }: RunsServiceDeps) {
           error.code === 'P2002'
         ) {
           const existing = await prisma.run.findUnique({ where: { idempotencyKey } });
-          if (existing) return { run: existing, replayed: true };
+          if (existing) return { run: await ensureEnqueued(existing), replayed: true };
         }
         throw error;
       }
-      const payload: TrainJob = trainJobSchema.parse({ runId: run.id, spec });
       try {
-        await queue.add('train', payload, {
-          jobId: run.id,
-          priority: bullmqPriority(priority),
-          attempts: TRAIN_JOB_ATTEMPTS,
-          backoff: { type: 'exponential', delay: 5000 },
-          removeOnComplete: { age: 7 * 24 * 3600 },
-          removeOnFail: { age: 30 * 24 * 3600 },
-        });
+        await enqueue(run);
       } catch {
         // No job, so no run: remove the row rather than leave a run that never starts.
         await prisma.run.delete({ where: { id: run.id } }).catch(() => undefined);
