@@ -9,8 +9,9 @@
  * process and one worker process, submits --runs runs one after another and waits for each.
  * Per run: pickup = startedAt - createdAt; first step = wall time of the first train/loss point
  * - createdAt (includes starting the child, loading the backend, building the model and one
- * step). Throughput: median of the runs' per-step train/images_per_sec, against the median
- * images/s of the same configuration trained here with the same backend and threads.
+ * step). Throughput: each run's median per-step train/images_per_sec against the same training
+ * done in this process right after it (same backend, threads, data order and epochs); the
+ * overhead is the median of those paired ratios.
  * Everything is removed afterwards.
  */
 import { spawn } from 'node:child_process';
@@ -98,7 +99,52 @@ const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts']
   stdio: ['ignore', 'ignore', 'inherit'],
 });
 
+/**
+ * The same configuration trained in this process with the same backend, threads, data order and
+ * epochs: median per-step images/s (first step excluded, as in the queue runs).
+ */
+async function inProcessRate(): Promise<number> {
+  await loadBackend({ backend: 'wasm', threads });
+  const data = new SyntheticDataset(
+    { ...dataset, valFraction: 0.1 },
+    { inputSize: model.inputSize, channels: 3 },
+  );
+  const stepsPerEpoch = data.stepsPerEpoch(train.batchSize);
+  const net = createGoogLeNet({
+    numClasses: 10,
+    inputSize: model.inputSize,
+    width: model.width,
+    seed: 1,
+  });
+  const trainer = createTrainer({
+    model: net,
+    optimizer: train.optimizer,
+    stepsPerEpoch,
+    totalSteps: 1000,
+    seed: 1,
+  });
+  const rates: number[] = [];
+  for (let step = 0; step < stepsPerEpoch * train.epochs; step++) {
+    const b = data.trainBatch(
+      Math.floor(step / stepsPerEpoch),
+      step % stepsPerEpoch,
+      train.batchSize,
+    );
+    const images = tf.tensor4d(b.images, [b.count, model.inputSize, model.inputSize, 3]);
+    const labels = tf.tensor1d(b.labels, 'int32');
+    const t0 = performance.now();
+    trainer.trainStep(images, labels);
+    const seconds = (performance.now() - t0) / 1000;
+    tf.dispose([images, labels]);
+    if (step > 0) rates.push(train.batchSize / seconds);
+  }
+  trainer.dispose();
+  net.dispose();
+  return median(rates);
+}
+
 const pickups: number[] = [];
+const localRuns: number[] = [];
 const firstSteps: number[] = [];
 const queueRates: number[] = [];
 try {
@@ -124,8 +170,12 @@ try {
         firstSteps.push(first.wallTime.getTime() - run.createdAt.getTime());
         // The first step includes the backend's warm-up; bench:train skips warm-up steps too.
         queueRates.push(median(rates.filter((r) => r.step > 0).map((r) => r.value)));
+        // Right after each queue run, the same training in this process: the machine's speed
+        // drifts by tens of percent between minutes, so only neighbouring measurements compare.
+        localRuns.push(await inProcessRate());
         out(
-          `run ${i + 1}/${runs}: pickup ${pickups.at(-1)} ms, first step done ${firstSteps.at(-1)} ms after POST, ${queueRates.at(-1)?.toFixed(1)} images/s`,
+          `run ${i + 1}/${runs}: pickup ${pickups.at(-1)} ms, first step done ${firstSteps.at(-1)} ms after POST, ` +
+            `${queueRates.at(-1)?.toFixed(1)} images/s through the queue, ${localRuns.at(-1)?.toFixed(1)} in-process`,
         );
         break;
       }
@@ -143,51 +193,21 @@ try {
   await rm(artifacts, { recursive: true, force: true });
 }
 
-// The same configuration, trained here with the same backend and threads.
-await loadBackend({ backend: 'wasm', threads });
-const data = new SyntheticDataset(
-  { ...dataset, valFraction: 0.1 },
-  { inputSize: model.inputSize, channels: 3 },
-);
-const net = createGoogLeNet({
-  numClasses: 10,
-  inputSize: model.inputSize,
-  width: model.width,
-  seed: 1,
-});
-const trainer = createTrainer({
-  model: net,
-  optimizer: train.optimizer,
-  stepsPerEpoch: data.stepsPerEpoch(train.batchSize),
-  totalSteps: 1000,
-  seed: 1,
-});
-const localRates: number[] = [];
-const steps = data.stepsPerEpoch(train.batchSize) * train.epochs;
-for (let step = 0; step < steps; step++) {
-  const b = data.trainBatch(0, step % data.stepsPerEpoch(train.batchSize), train.batchSize);
-  const images = tf.tensor4d(b.images, [b.count, model.inputSize, model.inputSize, 3]);
-  const labels = tf.tensor1d(b.labels, 'int32');
-  const t0 = performance.now();
-  trainer.trainStep(images, labels);
-  const seconds = (performance.now() - t0) / 1000;
-  tf.dispose([images, labels]);
-  if (step > 0) localRates.push(train.batchSize / seconds);
-}
-
 const result = {
   runs,
   pickupMsMedian: median(pickups),
   firstStepMsMedian: median(firstSteps),
   queueImagesPerSec: median(queueRates),
-  inProcessImagesPerSec: median(localRates),
-  overhead: 1 - median(queueRates) / median(localRates),
+  inProcessImagesPerSec: median(localRuns),
+  /** Median over runs of 1 - queue/in-process for each neighbouring pair. */
+  overhead: median(queueRates.map((q, i) => 1 - q / (localRuns[i] as number))),
   config: { model, dataset, train, threads },
 };
 out(`POST -> picked up by the worker: median ${result.pickupMsMedian} ms over ${runs} runs`);
 out(`POST -> first training step done: median ${result.firstStepMsMedian} ms`);
 out(
-  `training through the queue: ${result.queueImagesPerSec.toFixed(1)} images/s; in-process: ${result.inProcessImagesPerSec.toFixed(1)} images/s; ` +
+  `training through the queue: ${result.queueImagesPerSec.toFixed(1)} images/s (runs ${Math.min(...queueRates).toFixed(0)}-${Math.max(...queueRates).toFixed(0)}); ` +
+    `in-process: ${result.inProcessImagesPerSec.toFixed(1)} images/s (${Math.min(...localRuns).toFixed(0)}-${Math.max(...localRuns).toFixed(0)}); ` +
     `overhead ${(100 * result.overhead).toFixed(1)}%`,
 );
 if (args.json) out(JSON.stringify(result));
