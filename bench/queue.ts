@@ -25,6 +25,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { createApp } from '../src/api/app.js';
+import { createCancelRequests } from '../src/cancel-requests.js';
 import { loadConfig } from '../src/config.js';
 import { SyntheticDataset } from '../src/data/synthetic-dataset.js';
 import { createDatabase, dropDatabase, withDatabase } from '../src/db/databases.js';
@@ -80,7 +81,8 @@ await createDatabase(config.DATABASE_URL, name);
 await migrateDatabase(url);
 const prisma = createPrismaClient(url);
 const queue = new Queue(TRAINING_QUEUE, { connection: { url: config.REDIS_URL }, prefix });
-const server = createApp({ prisma, queue, logger: pino({ level: 'silent' }) }).listen(
+const cancels = createCancelRequests(config.REDIS_URL, prefix);
+const server = createApp({ prisma, queue, cancels, logger: pino({ level: 'silent' }) }).listen(
   0,
   '127.0.0.1',
 );
@@ -188,6 +190,7 @@ try {
   server.close();
   await queue.obliterate({ force: true });
   await queue.close();
+  await cancels.close();
   await prisma.$disconnect();
   await dropDatabase(config.DATABASE_URL, name);
   await rm(artifacts, { recursive: true, force: true });

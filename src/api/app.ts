@@ -4,6 +4,7 @@
  */
 import type { Queue } from 'bullmq';
 import express, { type Express } from 'express';
+import type { CancelRequests } from '../cancel-requests.js';
 import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import { errorHandler, notFoundHandler } from './errors.js';
@@ -14,6 +15,8 @@ import { createRunsService } from './runs/runs.service.js';
 
 export interface AppDeps {
   prisma: PrismaClient;
+  /** Where cancel requests for running runs are left for their workers. */
+  cancels: CancelRequests;
   /** The training queue. */
   queue: Queue;
   logger: Logger;

@@ -1,5 +1,6 @@
 /** API process: `npm run start:api`. */
 import { Queue } from 'bullmq';
+import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
@@ -17,7 +18,8 @@ const queue = new Queue(TRAINING_QUEUE, {
 });
 queue.on('error', (error) => logger.error({ err: error }, 'queue connection error'));
 await queue.waitUntilReady();
-const server = createApp({ prisma, queue, logger }).listen(config.PORT, () => {
+const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
+const server = createApp({ prisma, queue, cancels, logger }).listen(config.PORT, () => {
   logger.info({ port: config.PORT }, 'API listening');
 });
 
@@ -25,7 +27,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
   // Finish in-flight requests before closing what they use.
   await new Promise((resolve) => server.close(resolve));
-  await Promise.allSettled([queue.close(), prisma.$disconnect()]);
+  await Promise.allSettled([queue.close(), cancels.close(), prisma.$disconnect()]);
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

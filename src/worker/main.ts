@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import { Worker } from 'bullmq';
+import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
@@ -14,12 +15,16 @@ import { createRunStore } from './run-store.js';
 import type { TrainingProcess } from './training-process.js';
 import { registerWorker } from './worker-registry.js';
 
+/** How often the worker looks for cancel requests for its runs. */
+const CANCEL_POLL_MS = 1000;
+
 const config = loadConfig();
 const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger(config, 'worker').child({ workerId });
 const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
 const store = createRunStore(prisma);
+const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 let stopping = false;
 
 const registration = await registerWorker(prisma, logger, {
@@ -66,6 +71,19 @@ logger.info(
   'worker ready',
 );
 
+// Cancel requests for the runs this worker trains: checked every second, acted on between steps.
+const cancelPoll = setInterval(() => {
+  cancels
+    .requested([...running.keys()])
+    .then((runIds) => {
+      for (const runId of runIds) {
+        logger.info({ runId, jobId: runId }, 'cancel requested');
+        running.get(runId)?.stop('cancel');
+      }
+    })
+    .catch((error: unknown) => logger.warn({ err: error }, 'could not check cancel requests'));
+}, CANCEL_POLL_MS);
+
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
@@ -76,7 +94,9 @@ async function shutdown(signal: string): Promise<void> {
   const closing = worker.close();
   for (const child of running.values()) child.stop('shutdown');
   await closing;
+  clearInterval(cancelPoll);
   await registration.stop();
+  await cancels.close();
   await prisma.$disconnect();
   logger.info('stopped');
   process.exit(0);

@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PrismaClient } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/database.js';
-import { createTestQueue } from '../helpers/queue.js';
+import { createCancelRequests } from '../../src/cancel-requests.js';
+import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
 import { getJson, postJson, startApi, trainBody } from '../helpers/api.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
@@ -234,6 +235,42 @@ describe('GET /v1/runs/:id and friends', () => {
     expect(bad.status).toBe(400);
     expect(bad.json.detail).toMatch(/path\.id/);
     expect((await getJson(`${api.url}/v1/nothing-here`)).status).toBe(404);
+  });
+});
+
+describe('POST /v1/runs/:id/cancel', () => {
+  it('cancels a queued run at once: removes its job and marks it cancelled', async () => {
+    const id = (await postJson(`${api.url}/v1/runs`, trainBody())).json.id;
+    const res = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
+    expect(res.status).toBe(200);
+    expect(res.json).toMatchObject({ id, status: 'cancelled' });
+    expect(res.json.finishedAt).not.toBeNull();
+    expect(await queue.queue.getJob(id)).toBeUndefined();
+    expect(await jobCount()).toBe(0);
+  });
+
+  it('refuses to cancel a finished run with 409, and an unknown one with 404', async () => {
+    const id = (await postJson(`${api.url}/v1/runs`, trainBody())).json.id;
+    await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
+    const again = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
+    expect(again.status).toBe(409);
+    expect(again.json.detail).toMatch(/already been cancelled/);
+    const missing = await postJson(
+      `${api.url}/v1/runs/00000000-0000-4000-8000-000000000000/cancel`,
+      {},
+    );
+    expect(missing.status).toBe(404);
+  });
+
+  it('leaves a running run to its worker: 202 and a cancel request', async () => {
+    const id = (await postJson(`${api.url}/v1/runs`, trainBody())).json.id;
+    await prisma.run.update({ where: { id }, data: { status: 'running' } });
+    const res = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
+    expect(res.status).toBe(202);
+    expect(res.json.status).toBe('running');
+    const cancels = createCancelRequests(REDIS_URL, queue.prefix);
+    expect(await cancels.requested([id, '00000000-0000-4000-8000-000000000000'])).toEqual([id]);
+    await cancels.close();
   });
 });
 

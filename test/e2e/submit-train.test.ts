@@ -143,6 +143,41 @@ describe('submit → queue → worker → Postgres', () => {
     expect(queues.queues[0].counts.completed).toBe(1);
   });
 
+  it('cancels a running run within 10 s: the worker stops it between steps, marks it cancelled, no retry', async () => {
+    const submitted = await postJson(`${api.url}/v1/runs`, {
+      kind: 'train',
+      name: 'to-cancel',
+      model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.25 },
+      dataset: { format: 'synthetic', numClasses: 10, size: 512, seed: 7 },
+      train: { epochs: 100, batchSize: 32, optimizer: { type: 'adam', learningRate: 0.002 } },
+    });
+    const id: string = submitted.json.id;
+    await waitFor(
+      'training to be under way',
+      async () => {
+        const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+        return run.status === 'running' && (run.progress?.step ?? 0) >= 2 ? run : undefined;
+      },
+      60_000,
+    );
+    const requested = Date.now();
+    const res = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
+    expect(res.status).toBe(202);
+    const cancelled = await waitFor(
+      'the run to be cancelled',
+      async () => {
+        const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+        return run.status === 'cancelled' ? run : undefined;
+      },
+      10_000,
+    );
+    expect(Date.now() - requested).toBeLessThan(10_000);
+    expect(cancelled.attempts).toBe(1);
+    expect(cancelled.progress.step).toBeLessThan(cancelled.progress.totalSteps);
+    const job = await queue.queue.getJob(id);
+    expect(await job?.getState()).toBe('completed'); // done with, not failed and retried
+  });
+
   it('on SIGTERM mid-run, stops the child between steps, puts the run back in the queue without spending an attempt, and exits 0', async () => {
     const submitted = await postJson(`${api.url}/v1/runs`, {
       kind: 'train',

@@ -3,6 +3,8 @@ import type { Server } from 'node:http';
 import { pino } from 'pino';
 import type { Queue } from 'bullmq';
 import { createApp } from '../../src/api/app.js';
+import { createCancelRequests } from '../../src/cancel-requests.js';
+import { REDIS_URL } from './queue.js';
 import type { PrismaClient } from '../../src/db/index.js';
 
 /** The real app on an ephemeral port, with a silent logger. */
@@ -10,14 +12,18 @@ export async function startApi(
   prisma: PrismaClient,
   queue: Queue,
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const app = createApp({ prisma, queue, logger: pino({ level: 'silent' }) });
+  const cancels = createCancelRequests(REDIS_URL, queue.opts.prefix ?? 'bull');
+  const app = createApp({ prisma, queue, cancels, logger: pino({ level: 'silent' }) });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: async () => {
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await cancels.close();
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { TRAINING_QUEUE } from '../../src/jobs.js';
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
@@ -17,6 +18,11 @@ export async function createTestQueue(
     close: async () => {
       await queue.obliterate({ force: true });
       await queue.close();
+      // Other keys under the prefix (cancel requests) go too.
+      const redis = new Redis(REDIS_URL);
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length > 0) await redis.del(...keys);
+      await redis.quit();
     },
   };
 }

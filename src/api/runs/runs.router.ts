@@ -27,6 +27,13 @@ export function createRunsRouter(service: RunsService): Router {
       .json(runView(run));
   });
 
+  router.post('/:id/cancel', async (req, res) => {
+    const { run, accepted } = await service.cancelRun(
+      parseOr400(runIdParam, req.params.id, 'path.id'),
+    );
+    res.status(accepted ? 202 : 200).json(runView(run));
+  });
+
   router.get('/', async (req, res) => {
     res.json(await service.listRuns(parseOr400(listRunsQuery, req.query, 'query')));
   });

@@ -3,6 +3,7 @@
  * checkpoints. Routers parse requests; this file talks to Postgres and the queue.
  */
 import type { Queue } from 'bullmq';
+import type { CancelRequests } from '../../cancel-requests.js';
 import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
 import { TRAINING_QUEUE, trainJobSchema, type TrainJob } from '../../jobs.js';
 import { HttpError, NotFoundError } from '../errors.js';
@@ -14,7 +15,18 @@ export const TRAIN_JOB_ATTEMPTS = 3;
 export interface RunsServiceDeps {
   prisma: PrismaClient;
   queue: Queue;
+  cancels: CancelRequests;
 }
+
+/** Job states in which a job has not been taken by a worker yet. */
+const NOT_STARTED = new Set([
+  'waiting',
+  'wait',
+  'prioritized',
+  'delayed',
+  'waiting-children',
+  'unknown',
+]);
 
 interface LatestMetric {
   name: string;
@@ -76,7 +88,7 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   }
 }
 
-export function createRunsService({ prisma, queue }: RunsServiceDeps) {
+export function createRunsService({ prisma, queue, cancels }: RunsServiceDeps) {
   /** Adds the run's job; BullMQ ignores a second add with the same job id. */
   async function enqueue(run: Run): Promise<void> {
     const payload: TrainJob = trainJobSchema.parse({ runId: run.id, spec: run.config });
@@ -159,6 +171,43 @@ export function createRunsService({ prisma, queue }: RunsServiceDeps) {
         );
       }
       return { run, replayed: false };
+    },
+
+    /**
+     * Cancels a run. A queued one is removed from the queue and marked cancelled at once
+     * (`accepted: false`); a running one is flagged for its worker, which stops it between two
+     * steps and marks it cancelled (`accepted: true`).
+     */
+    async cancelRun(id: string): Promise<{ run: Run; accepted: boolean }> {
+      const run = await findRun(id);
+      if (run.status === 'succeeded' || run.status === 'failed' || run.status === 'cancelled') {
+        throw new HttpError(
+          409,
+          'Conflict',
+          `run ${id} has already ${run.status === 'cancelled' ? 'been cancelled' : run.status}`,
+        );
+      }
+      if (run.status === 'queued') {
+        const job = await queue.getJob(id);
+        const state = job ? await job.getState() : 'unknown';
+        let removed = !job;
+        if (job && NOT_STARTED.has(state)) {
+          // Fails if a worker took the job meanwhile: then it is cancelled as a running one.
+          removed = await job.remove().then(
+            () => true,
+            () => false,
+          );
+        }
+        if (removed) {
+          const { count } = await prisma.run.updateMany({
+            where: { id, status: 'queued' },
+            data: { status: 'cancelled', finishedAt: new Date() },
+          });
+          if (count === 1) return { run: await findRun(id), accepted: false };
+        }
+      }
+      await cancels.request(id);
+      return { run: await findRun(id), accepted: true };
     },
 
     async listRuns(query: {
