@@ -16,6 +16,8 @@ export interface StartMessage {
   threads?: number;
   /** Steps between train/* metric points. */
   metricsEverySteps: number;
+  /** Checkpoint directories of this run, newest first: resume from the first valid one. */
+  resumeFrom?: string[];
 }
 
 /** Parent -> child: stop after the current step (cancel, shutdown). */
@@ -48,6 +50,10 @@ export interface CheckpointSaved {
 export type ChildMessage =
   | { type: 'backend'; backend: LoadedBackend }
   | { type: 'progress'; step: number; totalSteps: number; epoch: number }
+  /** Training continues from this checkpoint's step; metrics from `step` on will be rewritten. */
+  | { type: 'resumed'; step: number; location: string }
+  /** A checkpoint that could not be used (torn, corrupt, mismatched). */
+  | { type: 'checkpoint-rejected'; location: string; reason: string }
   | { type: 'metrics'; points: MetricPointMessage[] }
   | ({ type: 'checkpoint' } & CheckpointSaved)
   | { type: 'done'; result: TrainResult }

@@ -67,6 +67,8 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         );
     };
     let lastProgress = 0;
+    let latestProgress: { step: number; totalSteps: number; epoch: number } | undefined;
+    let progressWritten = true;
     const checkpointSpec = parsed.data.spec.checkpoint;
     const onMessage = (message: ChildMessage): void => {
       switch (message.type) {
@@ -74,15 +76,29 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           log.info({ backend: message.backend }, `training on ${message.backend.name}`);
           write('backend', () => store.setBackend(runId, message.backend.name));
           break;
+        case 'resumed':
+          log.info({ step: message.step, location: message.location }, 'resuming from checkpoint');
+          write('resume', () => store.markResumed(runId, message.step));
+          break;
+        case 'checkpoint-rejected':
+          log.warn({ location: message.location, reason: message.reason }, 'checkpoint not usable');
+          break;
         case 'metrics':
           write('metrics', () => store.writeMetrics(runId, message.points));
           break;
         case 'progress':
+          latestProgress = {
+            step: message.step,
+            totalSteps: message.totalSteps,
+            epoch: message.epoch,
+          };
+          progressWritten = false;
           if (
             Date.now() - lastProgress >= PROGRESS_EVERY_MS ||
             message.step === message.totalSteps
           ) {
             lastProgress = Date.now();
+            progressWritten = true;
             const progress = {
               step: message.step,
               totalSteps: message.totalSteps,
@@ -109,6 +125,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       }
     };
 
+    const resumeFrom = await store.checkpointLocations(runId);
     const child = startTrainingProcess(
       {
         type: 'start',
@@ -117,12 +134,18 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         backend: deps.config.TRAIN_BACKEND,
         ...(deps.config.TRAIN_THREADS !== undefined ? { threads: deps.config.TRAIN_THREADS } : {}),
         metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
+        resumeFrom,
       },
       onMessage,
     );
     deps.running.set(runId, child);
     if (deps.isStopping()) child.stop('shutdown');
     const outcome = await child.finished.finally(() => deps.running.delete(runId));
+    // Progress is throttled; the step the child really reached is written last.
+    const finalProgress = latestProgress;
+    if (finalProgress && !progressWritten) {
+      write('progress', () => store.updateProgress(runId, finalProgress));
+    }
     await writes;
 
     switch (outcome.outcome) {

@@ -118,6 +118,27 @@ export function createRunStore(prisma: PrismaClient) {
       return doomed.map((c) => c.step).sort((a, b) => a - b);
     },
 
+    /** Checkpoint directories of the run, newest first (resume candidates). */
+    async checkpointLocations(runId: string): Promise<string[]> {
+      const rows = await prisma.checkpoint.findMany({
+        where: { runId },
+        orderBy: { step: 'desc' },
+        select: { location: true },
+      });
+      return rows.map((r) => r.location);
+    },
+
+    /**
+     * The run continues from `step`: its metric points from that step on belong to the attempt
+     * that died and are about to be written again, so they go (no gaps, no doubles).
+     */
+    async markResumed(runId: string, step: number): Promise<void> {
+      await prisma.$transaction([
+        prisma.metricPoint.deleteMany({ where: { runId, step: { gte: step } } }),
+        prisma.run.update({ where: { id: runId }, data: { resumedFromStep: step } }),
+      ]);
+    },
+
     async markSucceeded(runId: string, result: TrainResult): Promise<void> {
       await prisma.run.updateMany({
         where: { id: runId, status: 'running' },

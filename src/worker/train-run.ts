@@ -4,14 +4,19 @@
  * end. Runs inside the training child process; everything it learns leaves through `emit`.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { SyntheticDataset } from '../data/synthetic-dataset.js';
 import type { ImageBatch } from '../data/synthetic.js';
 import type { TrainResult } from '../jobs.js';
 import { loadBackend } from '../model/backend.js';
-import { saveCheckpoint, type CheckpointManifest } from '../model/checkpoint.js';
+import {
+  CheckpointError,
+  loadCheckpoint,
+  saveCheckpoint,
+  type CheckpointManifest,
+} from '../model/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
 import { createTrainer } from '../model/train-step.js';
 import type { ChildMessage, MetricPointMessage, StartMessage } from './ipc.js';
@@ -169,6 +174,9 @@ export async function runTraining(
   });
   const saveAt = async (step: number, epoch: number): Promise<void> => {
     const dir = path.join(artifactDir, `step-${step}`);
+    // A directory for this step can only be left by an earlier attempt that went past our
+    // resume point (and whose checkpoint was torn or rejected): this run recomputed the step.
+    await rm(dir, { recursive: true, force: true });
     const metrics = metricsAt(step);
     const manifest = await saveCheckpoint(dir, {
       model,
@@ -180,15 +188,32 @@ export async function runTraining(
   };
 
   let step = 0;
-  let epoch = 0;
   let stopped: 'cancel' | 'shutdown' | undefined;
   let lastCheckpoint = -1;
+  // Resume: weights, optimizer state and step from the newest checkpoint that loads; the data
+  // order and dropout masks follow from (seed, epoch, step), so the run continues exactly.
+  for (const location of start.resumeFrom ?? []) {
+    try {
+      const loaded = await loadCheckpoint(location, model);
+      trainer.restore(loaded.state.step, loaded.optimizer);
+      tf.dispose([...loaded.optimizer.slots.values()]);
+      step = loaded.state.step;
+      lastCheckpoint = step;
+      emit({ type: 'resumed', step, location });
+      break;
+    } catch (error) {
+      if (!(error instanceof CheckpointError)) throw error;
+      emit({ type: 'checkpoint-rejected', location, reason: error.message });
+    }
+  }
+  let epoch = Math.floor(step / stepsPerEpoch);
+  let firstBatch = step % stepsPerEpoch;
   const started = performance.now();
   for (; epoch < train.epochs && step < totalSteps && !stopped; epoch++) {
     let accuracySum = 0;
     let stepsThisEpoch = 0;
     let checkpointAfterValidation = false;
-    for (let b = 0; b < stepsPerEpoch && step < totalSteps; b++) {
+    for (let b = firstBatch; b < stepsPerEpoch && step < totalSteps; b++) {
       await yieldToEvents();
       stopped = controls.stopRequested();
       if (stopped) break;
@@ -223,6 +248,7 @@ export async function runTraining(
         }
       }
     }
+    firstBatch = 0;
     if (stopped) break;
     // Epoch metrics are stamped with the epoch's last step, so they line up with train/*.
     const at = step - 1;
@@ -242,6 +268,10 @@ export async function runTraining(
   }
   flush();
   if (stopped) {
+    // A shutdown hands the run to another worker: checkpoint now so it loses no steps.
+    if (stopped === 'shutdown' && step > 0 && lastCheckpoint !== step) {
+      await saveAt(step, Math.floor((step - 1) / stepsPerEpoch));
+    }
     emit({ type: 'stopped', step, reason: stopped });
     return;
   }

@@ -24,7 +24,12 @@ beforeAll(async () => {
   queue = await createTestQueue('e2e');
   api = await startApi(db.prisma, queue.queue);
   artifacts = await mkdtemp(path.join(os.tmpdir(), 'gq-e2e-'));
-  worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
+  worker = startWorker();
+});
+
+/** A real worker process on this file's database, queue prefix and artifact directory. */
+function startWorker(): ChildProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
     env: {
       ...process.env,
       DATABASE_URL: db.url,
@@ -37,9 +42,10 @@ beforeAll(async () => {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  worker.stdout?.on('data', (d: Buffer) => (workerLog += d.toString()));
-  worker.stderr?.on('data', (d: Buffer) => (workerLog += d.toString()));
-});
+  child.stdout?.on('data', (d: Buffer) => (workerLog += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (workerLog += d.toString()));
+  return child;
+}
 
 afterAll(async () => {
   if (worker && worker.exitCode === null) {
@@ -178,7 +184,7 @@ describe('submit → queue → worker → Postgres', () => {
     expect(await job?.getState()).toBe('completed'); // done with, not failed and retried
   });
 
-  it('on SIGTERM mid-run, stops the child between steps, puts the run back in the queue without spending an attempt, and exits 0', async () => {
+  it('on SIGTERM mid-run, checkpoints, requeues the run without spending an attempt and exits 0; the next worker resumes it', async () => {
     const submitted = await postJson(`${api.url}/v1/runs`, {
       kind: 'train',
       name: 'long',
@@ -227,5 +233,40 @@ describe('submit → queue → worker → Postgres', () => {
         (l) => l['msg'] === 'worker shutting down; run put back in the queue' && l['runId'] === id,
       ),
     ).toBe(true);
+
+    // The shutdown saved a checkpoint at the step where training stopped...
+    const stoppedAt: number = run.progress.step;
+    const checkpoints = (await getJson(`${api.url}/v1/runs/${id}/checkpoints`)).json.items;
+    expect(checkpoints.map((c: { step: number }) => c.step)).toContain(stoppedAt);
+    // ...from which the next worker continues, rewriting nothing twice and leaving no gap.
+    worker = startWorker();
+    const resumed = await waitFor(
+      'another worker to resume the run',
+      async () => {
+        const r = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+        return r.status === 'running' &&
+          r.resumedFromStep === stoppedAt &&
+          r.progress?.step >= stoppedAt + 2
+          ? r
+          : undefined;
+      },
+      60_000,
+    );
+    expect(resumed.attempts).toBe(1);
+    await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
+    await waitFor(
+      'the run to be cancelled',
+      async () => {
+        const r = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+        return r.status === 'cancelled' ? r : undefined;
+      },
+      15_000,
+    );
+    const loss = (
+      await getJson(`${api.url}/v1/runs/${id}/metrics?names=train/loss&maxPoints=10000`)
+    ).json.series[0].points;
+    const steps = loss.map((p: { step: number }) => p.step);
+    expect(steps.length).toBeGreaterThan(stoppedAt + 1);
+    expect(steps).toEqual(Array.from({ length: steps.length }, (_, i) => i));
   });
 });

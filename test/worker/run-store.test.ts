@@ -117,6 +117,29 @@ describe('run store', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
+  it('on resume from step s, deletes the metric points from s on and records resumedFromStep', async () => {
+    await store.writeMetrics(runId, points([0, 1, 2, 3, 4, 5]));
+    for (const step of [2, 4]) {
+      await store.recordCheckpoint(runId, {
+        step,
+        epoch: 0,
+        location: `/ckpt/${step}`,
+        bytes: 1,
+        sha256: 'x',
+        metrics: {},
+      });
+    }
+    expect(await store.checkpointLocations(runId)).toEqual(['/ckpt/4', '/ckpt/2']);
+    await store.markResumed(runId, 4);
+    const steps = (
+      await db.prisma.metricPoint.findMany({ where: { runId }, orderBy: { step: 'asc' } })
+    ).map((p) => p.step);
+    expect(steps).toEqual([0, 1, 2, 3]);
+    expect((await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).resumedFromStep).toBe(
+      4,
+    );
+  });
+
   it('treats metrics ending in loss as lower-is-better when keeping the best', () => {
     const cps = [1, 2, 3, 4].map((step) => ({
       step,
