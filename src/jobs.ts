@@ -6,6 +6,7 @@
 import { z } from 'zod';
 import { lrScheduleSchema } from './model/lr-schedule.js';
 import { optimizerConfigSchema } from './model/optimizer.js';
+import { seedSchema } from './model/seed.js';
 import { googLeNetConfigSchema } from './model/googlenet-config.js';
 
 /** BullMQ queue that carries training (and later evaluation) jobs. */
@@ -23,11 +24,7 @@ export const syntheticDatasetSchema = z
     numClasses: z.number().int().min(2).max(1000),
     /** Images in the set, before the validation split. */
     size: z.number().int().min(2).max(1_000_000),
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1),
+    seed: seedSchema,
     /** Share of the set held out for validation. @defaultValue 0.1 */
     valFraction: z.number().min(0).max(0.5).default(0.1),
   })
@@ -39,12 +36,7 @@ export const trainSpecSchema = z
     batchSize: z.number().int().min(1).max(4096),
     optimizer: optimizerConfigSchema,
     lrSchedule: lrScheduleSchema.optional(),
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .default(0),
+    seed: seedSchema.default(0),
     /** Stop after this many steps even if epochs remain. */
     maxSteps: z.number().int().min(1).max(100_000_000).optional(),
   })

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { seedSchema } from './seed.js';
 
 /** Normalisation after each convolution: none (the paper), batch norm (torchvision) or the paper's LRN after the stem. */
 export const normSchema = z.enum(['none', 'batchnorm', 'lrn']);
@@ -23,12 +24,7 @@ export const googLeNetConfigSchema = z
     /** @defaultValue 'none' */
     norm: normSchema.default('none'),
     /** Seed for weight initialisation; same seed, same initial weights. @defaultValue 0 */
-    seed: z
-      .number()
-      .int()
-      .min(0)
-      .max(2 ** 31 - 1)
-      .default(0),
+    seed: seedSchema.default(0),
   })
   .strict();
 

@@ -1,3 +1,12 @@
+import { z } from 'zod';
+
+/** A seed as configs take it: a non-negative 31-bit integer. */
+export const seedSchema = z
+  .number()
+  .int()
+  .min(0)
+  .max(2 ** 31 - 1);
+
 /**
  * Small deterministic seed utilities. Seeds are derived by hashing rather than by drawing from a
  * stateful generator, so any (step, index) position can be reproduced without replaying history.

@@ -74,6 +74,27 @@ async function waitFor<T>(
   }
 }
 
+/** Submits a run far longer than any test waits for, and returns once it has trained `steps`. */
+async function startLongRun(name: string, steps: number): Promise<string> {
+  const submitted = await postJson(`${api.url}/v1/runs`, {
+    kind: 'train',
+    name,
+    model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.25 },
+    dataset: { format: 'synthetic', numClasses: 10, size: 512, seed: 7 },
+    train: { epochs: 100, batchSize: 32, optimizer: { type: 'adam', learningRate: 0.002 } },
+  });
+  const id: string = submitted.json.id;
+  await waitFor(
+    'training to be under way',
+    async () => {
+      const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
+      return run.status === 'running' && (run.progress?.step ?? 0) >= steps ? run : undefined;
+    },
+    60_000,
+  );
+  return id;
+}
+
 describe('submit → queue → worker → Postgres', () => {
   it('trains a quarter-width 32x32 run on a 512-image synthetic set: loss falls, val/accuracy reported, checkpoints listed', async () => {
     const submitted = await postJson(`${api.url}/v1/runs`, {
@@ -150,22 +171,7 @@ describe('submit → queue → worker → Postgres', () => {
   });
 
   it('cancels a running run within 10 s: the worker stops it between steps, marks it cancelled, no retry', async () => {
-    const submitted = await postJson(`${api.url}/v1/runs`, {
-      kind: 'train',
-      name: 'to-cancel',
-      model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.25 },
-      dataset: { format: 'synthetic', numClasses: 10, size: 512, seed: 7 },
-      train: { epochs: 100, batchSize: 32, optimizer: { type: 'adam', learningRate: 0.002 } },
-    });
-    const id: string = submitted.json.id;
-    await waitFor(
-      'training to be under way',
-      async () => {
-        const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
-        return run.status === 'running' && (run.progress?.step ?? 0) >= 2 ? run : undefined;
-      },
-      60_000,
-    );
+    const id = await startLongRun('to-cancel', 2);
     const requested = Date.now();
     const res = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
     expect(res.status).toBe(202);
@@ -185,22 +191,7 @@ describe('submit → queue → worker → Postgres', () => {
   });
 
   it('on SIGTERM mid-run, checkpoints, requeues the run without spending an attempt and exits 0; the next worker resumes it', async () => {
-    const submitted = await postJson(`${api.url}/v1/runs`, {
-      kind: 'train',
-      name: 'long',
-      model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.25 },
-      dataset: { format: 'synthetic', numClasses: 10, size: 512, seed: 7 },
-      train: { epochs: 100, batchSize: 32, optimizer: { type: 'adam', learningRate: 0.002 } },
-    });
-    const id: string = submitted.json.id;
-    await waitFor(
-      'training to be under way',
-      async () => {
-        const run = (await getJson(`${api.url}/v1/runs/${id}`)).json;
-        return run.status === 'running' && (run.progress?.step ?? 0) >= 3 ? run : undefined;
-      },
-      60_000,
-    );
+    const id = await startLongRun('long', 3);
 
     const exited = new Promise<number | null>((resolve) =>
       worker.once('exit', (code) => resolve(code)),
