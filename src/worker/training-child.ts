@@ -8,7 +8,11 @@ import type { ChildMessage, ParentMessage, StopMessage } from './ipc.js';
 import { runTraining } from './train-run.js';
 
 function send(message: ChildMessage): void {
-  process.send?.(message);
+  // A failed send means the worker is gone: stop, as on disconnect, rather than crash on EPIPE.
+  if (!process.connected) process.exit(0);
+  process.send?.(message, undefined, undefined, (error) => {
+    if (error) process.exit(0);
+  });
 }
 
 let stopReason: StopMessage['reason'] | undefined;
