@@ -52,6 +52,8 @@ export type ChildMessage =
   | { type: 'progress'; step: number; totalSteps: number; epoch: number }
   /** Training continues from this checkpoint's step; metrics from `step` on will be rewritten. */
   | { type: 'resumed'; step: number; location: string }
+  /** Checkpoints existed but none could be used: training starts over from step 0. */
+  | { type: 'fresh-start' }
   /** A checkpoint that could not be used (torn, corrupt, mismatched). */
   | { type: 'checkpoint-rejected'; location: string; reason: string }
   | { type: 'metrics'; points: MetricPointMessage[] }

@@ -43,11 +43,22 @@ const worker = new Worker(
     // Training runs in a child, so this process's event loop stays free to renew locks.
     lockDuration: 60_000,
     stalledInterval: 30_000,
-    // A job whose worker died is retried from the queue; only the second stall fails it.
+    // A job whose worker died goes back to the queue and resumes from its checkpoint; BullMQ
+    // fails it once it has stalled more than twice over its life.
     maxStalledCount: 2,
   },
 );
 worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
+// A lost lock means another worker may take the job: stop training here at once rather than
+// let two children write the same run.
+worker.on('lockRenewalFailed', (jobIds: string[]) => {
+  for (const runId of jobIds) {
+    const child = running.get(runId);
+    if (!child) continue;
+    logger.error({ runId, jobId: runId }, 'job lock lost; stopping its training');
+    child.kill('SIGKILL');
+  }
+});
 worker.on('failed', (job, error) => {
   logger.warn({ jobId: job?.id, err: error.message }, 'job failed');
   // Failures that never reached (or escaped) the processor — a job stalled too often, a claim

@@ -34,6 +34,9 @@ async function withRetries<T>(op: () => Promise<T>): Promise<T> {
   }
 }
 
+/** Runs without a checkpoint spec still get one at graceful shutdown; only the newest is kept. */
+const SHUTDOWN_ONLY_RETENTION = { keepLatest: 1, keepBest: 0, metric: 'val/accuracy' };
+
 /** Progress is written to Redis and Postgres at most this often. */
 const PROGRESS_EVERY_MS = 1000;
 
@@ -82,6 +85,11 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           break;
         case 'checkpoint-rejected':
           log.warn({ location: message.location, reason: message.reason }, 'checkpoint not usable');
+          write('rejected checkpoint', () => store.deleteCheckpoint(runId, message.location));
+          break;
+        case 'fresh-start':
+          log.warn('no usable checkpoint; training starts over');
+          write('fresh start', () => store.markResumed(runId, 0));
           break;
         case 'metrics':
           write('metrics', () => store.writeMetrics(runId, message.points));
@@ -114,10 +122,11 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           log.info({ step: message.step, location: message.location }, 'checkpoint saved');
           write('checkpoint', async () => {
             await store.recordCheckpoint(runId, message);
-            if (checkpointSpec) {
-              const deleted = await store.applyRetention(runId, checkpointSpec);
-              if (deleted.length > 0) log.debug({ deleted }, 'old checkpoints removed');
-            }
+            const deleted = await store.applyRetention(
+              runId,
+              checkpointSpec ?? SHUTDOWN_ONLY_RETENTION,
+            );
+            if (deleted.length > 0) log.debug({ deleted }, 'old checkpoints removed');
           });
           break;
         default:
@@ -150,17 +159,17 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
 
     switch (outcome.outcome) {
       case 'done':
-        await store.markSucceeded(runId, outcome.result);
+        await withRetries(() => store.markSucceeded(runId, outcome.result));
         log.info({ result: outcome.result }, 'training succeeded');
         return outcome.result;
       case 'stopped':
         if (outcome.reason === 'cancel') {
-          await store.markCancelled(runId);
+          await withRetries(() => store.markCancelled(runId));
           log.info({ step: outcome.step }, 'training cancelled');
           return { skipped: true };
         }
         // Graceful shutdown: back in the queue without spending an attempt.
-        await store.markQueued(runId);
+        await withRetries(() => store.markQueued(runId));
         await job.moveToDelayed(Date.now(), token);
         log.info({ step: outcome.step }, 'worker shutting down; run put back in the queue');
         throw new DelayedError();
@@ -176,11 +185,11 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
                 attempt,
               };
         if (error.unrecoverable || attempt >= maxAttempts) {
-          await store.markFailed(runId, error);
+          await withRetries(() => store.markFailed(runId, error));
           log.error({ error }, 'training failed');
           if (error.unrecoverable) throw new UnrecoverableError(error.message);
         } else {
-          await store.markQueued(runId, error);
+          await withRetries(() => store.markQueued(runId, error));
           log.warn({ error }, 'training failed; will retry');
         }
         throw new Error(error.message);

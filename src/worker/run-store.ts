@@ -133,10 +133,21 @@ export function createRunStore(prisma: PrismaClient) {
      * that died and are about to be written again, so they go (no gaps, no doubles).
      */
     async markResumed(runId: string, step: number): Promise<void> {
+      // Checkpoints past the resume point belong to the abandoned attempt too (torn, corrupt, or
+      // on another host's disk): left in place they would crowd out the new ones in retention.
+      const stale = await prisma.checkpoint.findMany({ where: { runId, step: { gt: step } } });
       await prisma.$transaction([
         prisma.metricPoint.deleteMany({ where: { runId, step: { gte: step } } }),
+        prisma.checkpoint.deleteMany({ where: { runId, step: { gt: step } } }),
         prisma.run.update({ where: { id: runId }, data: { resumedFromStep: step } }),
       ]);
+      await Promise.all(stale.map((c) => rm(c.location, { recursive: true, force: true })));
+    },
+
+    /** Forgets a checkpoint that cannot be used, row and files. */
+    async deleteCheckpoint(runId: string, location: string): Promise<void> {
+      await prisma.checkpoint.deleteMany({ where: { runId, location } });
+      await rm(location, { recursive: true, force: true });
     },
 
     async markSucceeded(runId: string, result: TrainResult): Promise<void> {

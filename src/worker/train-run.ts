@@ -181,13 +181,17 @@ export async function runTraining(
     const manifest = await saveCheckpoint(dir, {
       model,
       optimizer: trainer.optimizer.getState(),
-      state: { step, epoch, seed: train.seed, metrics },
+      state: { step, epoch, seed: train.seed, metrics, data: { epochAccuracySum, epochSteps } },
     });
     const { bytes, sha256 } = await checkpointDigest(dir, manifest);
     emit({ type: 'checkpoint', step, epoch, location: dir, bytes, sha256, metrics });
   };
 
   let step = 0;
+  // The running epoch's training accuracy, carried through checkpoints so a mid-epoch resume
+  // reports the same train/accuracy as an uninterrupted run.
+  let epochAccuracySum = 0;
+  let epochSteps = 0;
   let stopped: 'cancel' | 'shutdown' | undefined;
   let lastCheckpoint = -1;
   // Resume: weights, optimizer state and step from the newest checkpoint that loads; the data
@@ -198,6 +202,19 @@ export async function runTraining(
       trainer.restore(loaded.state.step, loaded.optimizer);
       tf.dispose([...loaded.optimizer.slots.values()]);
       step = loaded.state.step;
+      const saved = loaded.state.metrics ?? {};
+      if (saved['train/loss'] !== undefined) trainLoss = saved['train/loss'];
+      if (saved['val/accuracy'] !== undefined) {
+        lastVal = {
+          step,
+          loss: saved['val/loss'] ?? Number.NaN,
+          accuracy: saved['val/accuracy'],
+          top5: saved['val/top5'] ?? Number.NaN,
+        };
+      }
+      const data = (loaded.state.data ?? {}) as { epochAccuracySum?: number; epochSteps?: number };
+      epochAccuracySum = data.epochAccuracySum ?? 0;
+      epochSteps = data.epochSteps ?? 0;
       lastCheckpoint = step;
       emit({ type: 'resumed', step, location });
       break;
@@ -206,12 +223,12 @@ export async function runTraining(
       emit({ type: 'checkpoint-rejected', location, reason: error.message });
     }
   }
+  if ((start.resumeFrom ?? []).length > 0 && step === 0) emit({ type: 'fresh-start' });
+  const resumedAt = step;
   let epoch = Math.floor(step / stepsPerEpoch);
   let firstBatch = step % stepsPerEpoch;
   const started = performance.now();
   for (; epoch < train.epochs && step < totalSteps && !stopped; epoch++) {
-    let accuracySum = 0;
-    let stepsThisEpoch = 0;
     let checkpointAfterValidation = false;
     for (let b = firstBatch; b < stepsPerEpoch && step < totalSteps; b++) {
       await yieldToEvents();
@@ -228,8 +245,8 @@ export async function runTraining(
       tf.dispose([images, labels]);
       step = result.step + 1;
       trainLoss = result.loss;
-      accuracySum += result.accuracy;
-      stepsThisEpoch += 1;
+      epochAccuracySum += result.accuracy;
+      epochSteps += 1;
       if (result.step % start.metricsEverySteps === 0 || step === totalSteps) {
         point('train/loss', result.step, result.loss);
         point('train/lr', result.step, result.learningRate);
@@ -252,7 +269,9 @@ export async function runTraining(
     if (stopped) break;
     // Epoch metrics are stamped with the epoch's last step, so they line up with train/*.
     const at = step - 1;
-    point('train/accuracy', at, accuracySum / Math.max(stepsThisEpoch, 1));
+    point('train/accuracy', at, epochAccuracySum / Math.max(epochSteps, 1));
+    epochAccuracySum = 0;
+    epochSteps = 0;
     const val = await validate(model, dataset, train.batchSize, modelSpec.numClasses);
     if (val) {
       lastVal = { step, ...val };
@@ -282,7 +301,7 @@ export async function runTraining(
     finalLoss: trainLoss,
     valAccuracy: lastVal?.accuracy ?? null,
     valTop5: lastVal?.top5 ?? null,
-    imagesPerSec: (step * train.batchSize) / ((performance.now() - started) / 1000),
+    imagesPerSec: ((step - resumedAt) * train.batchSize) / ((performance.now() - started) / 1000),
     backend: backend.name,
   };
   emit({ type: 'done', result });

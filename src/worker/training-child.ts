@@ -25,12 +25,15 @@ process.on('message', (raw: unknown) => {
     return;
   }
   runTraining(message, send, { stopRequested: () => stopReason })
-    .then(() => process.exit(0))
+    // Exit on the next turn, so the last IPC messages (done, stopped) are written first.
+    .then(() => setImmediate(() => process.exit(0)))
     .catch((error: unknown) => {
       const e = error instanceof Error ? error : new Error(String(error));
       const unrecoverable =
         (e as { unrecoverable?: boolean }).unrecoverable === true ||
-        ['ZodError', 'CheckpointError', 'BackendUnavailableError'].includes(e.name);
+        // (Unusable checkpoints are skipped when resuming; a CheckpointError here comes from
+        // saving one, a disk problem a retry may not have.)
+        ['ZodError', 'BackendUnavailableError'].includes(e.name);
       send({ type: 'failed', error: { name: e.name, message: e.message, unrecoverable } });
       // Let the IPC message leave before exiting.
       setImmediate(() => process.exit(1));

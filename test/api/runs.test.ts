@@ -1,4 +1,6 @@
+import { Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { TRAINING_QUEUE } from '../../src/jobs.js';
 import type { PrismaClient } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { createCancelRequests } from '../../src/cancel-requests.js';
@@ -264,6 +266,13 @@ describe('POST /v1/runs/:id/cancel', () => {
 
   it('leaves a running run to its worker: 202 and a cancel request', async () => {
     const id = (await postJson(`${api.url}/v1/runs`, trainBody())).json.id;
+    // Take the job the way a worker does, so it is active (locked).
+    const taker = new Worker(TRAINING_QUEUE, null, {
+      connection: { url: REDIS_URL },
+      prefix: queue.prefix,
+    });
+    const job = await taker.getNextJob('test-token');
+    expect(job?.id).toBe(id);
     await prisma.run.update({ where: { id }, data: { status: 'running' } });
     const res = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
     expect(res.status).toBe(202);
@@ -271,6 +280,16 @@ describe('POST /v1/runs/:id/cancel', () => {
     const cancels = createCancelRequests(REDIS_URL, queue.prefix);
     expect(await cancels.requested([id, '00000000-0000-4000-8000-000000000000'])).toEqual([id]);
     await cancels.close();
+    await taker.close();
+  });
+
+  it('cancels at once a run left running by a dead worker whose job waits in the queue again', async () => {
+    const id = (await postJson(`${api.url}/v1/runs`, trainBody())).json.id;
+    await prisma.run.update({ where: { id }, data: { status: 'running' } });
+    const res = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
+    expect(res.status).toBe(200);
+    expect(res.json.status).toBe('cancelled');
+    expect(await jobCount()).toBe(0);
   });
 });
 

@@ -104,5 +104,19 @@ describe('resuming a killed run', () => {
         .filter((p) => p.name === 'train/loss' && p.step >= 4)
         .map((p) => [p.step, p.value]);
     expect(loss(c.messages)).toEqual(loss(a.messages));
+    // Epoch-level training accuracy too, although the resumed epoch began before the resume.
+    const accuracy = (ms: ChildMessage[]) =>
+      ms
+        .flatMap((m) => (m.type === 'metrics' ? m.points : []))
+        .filter((p) => p.name === 'train/accuracy')
+        .map((p) => [p.step, p.value]);
+    expect(accuracy(c.messages)).toEqual(accuracy(a.messages));
+    const result = (ms: ChildMessage[]) => ms.find((m) => m.type === 'done');
+    expect(result(c.messages)).toMatchObject({
+      result: { steps: 16, finalLoss: expect.any(Number) },
+    });
+    expect((result(c.messages) as { result: { finalLoss: number } }).result.finalLoss).toBe(
+      (result(a.messages) as { result: { finalLoss: number } }).result.finalLoss,
+    );
   });
 });

@@ -187,7 +187,9 @@ export function createRunsService({ prisma, queue, cancels }: RunsServiceDeps) {
           `run ${id} has already ${run.status === 'cancelled' ? 'been cancelled' : run.status}`,
         );
       }
-      if (run.status === 'queued') {
+      // The job's state decides, not the run's: a run left `running` by a worker that died may
+      // have its job waiting in the queue again.
+      {
         const job = await queue.getJob(id);
         const state = job ? await job.getState() : 'unknown';
         let removed = !job;
@@ -200,7 +202,7 @@ export function createRunsService({ prisma, queue, cancels }: RunsServiceDeps) {
         }
         if (removed) {
           const { count } = await prisma.run.updateMany({
-            where: { id, status: 'queued' },
+            where: { id, status: { in: ['queued', 'running'] } },
             data: { status: 'cancelled', finishedAt: new Date() },
           });
           if (count === 1) return { run: await findRun(id), accepted: false };
