@@ -77,7 +77,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       switch (message.type) {
         case 'backend':
           log.info({ backend: message.backend }, `training on ${message.backend.name}`);
-          write('backend', () => store.setBackend(runId, message.backend.name));
+          write('backend', () => store.setBackend(runId, deps.workerId, message.backend.name));
           break;
         case 'resumed':
           log.info({ step: message.step, location: message.location }, 'resuming from checkpoint');

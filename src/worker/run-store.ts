@@ -66,8 +66,10 @@ export function createRunStore(prisma: PrismaClient) {
       return count === 1;
     },
 
-    async setBackend(runId: string, backend: string): Promise<void> {
+    /** The backend a run's child really loaded, on the run and on the worker's row. */
+    async setBackend(runId: string, workerId: string, backend: string): Promise<void> {
       await prisma.run.update({ where: { id: runId }, data: { backend } });
+      await prisma.worker.updateMany({ where: { id: workerId }, data: { backend } });
     },
 
     async updateProgress(runId: string, progress: RunProgress): Promise<void> {

@@ -167,6 +167,7 @@ describe('submit → queue → worker → Postgres', () => {
 
     const queues = (await getJson(`${api.url}/v1/queues`)).json;
     expect(queues.workers).toHaveLength(1);
+    expect(queues.workers[0].backend).toBe('wasm'); // what was loaded, not the preference
     expect(queues.queues[0].counts.completed).toBe(1);
   });
 
