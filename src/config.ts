@@ -3,7 +3,7 @@
  * naming the variable. Every default lives here; `.env.example` lists every variable.
  */
 import { z } from 'zod';
-import { BACKEND_NAMES } from './model/backend.js';
+import { BACKEND_NAMES } from './model/backend-names.js';
 
 const envSchema = z.object({
   /** PostgreSQL connection string. */

@@ -5,7 +5,7 @@
  */
 import { z } from 'zod';
 import { lrScheduleSchema } from './model/lr-schedule.js';
-import { optimizerConfigSchema } from './model/optimizer.js';
+import { optimizerConfigSchema } from './model/optimizer-config.js';
 import { seedSchema } from './model/seed.js';
 import { googLeNetConfigSchema } from './model/googlenet-config.js';
 

@@ -11,10 +11,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { registerWasmTrainingKernels } from './wasm-kernels/register-training-kernels.js';
 import { initWasmWithThreads } from './wasm-threads.js';
+import { BACKEND_NAMES, type BackendName, type BackendPreference } from './backend-names.js';
 
-export const BACKEND_NAMES = ['tfjs-node-gpu', 'tfjs-node', 'wasm', 'cpu'] as const;
-export type BackendName = (typeof BACKEND_NAMES)[number];
-export type BackendPreference = BackendName | 'auto';
+export { BACKEND_NAMES, type BackendName, type BackendPreference } from './backend-names.js';
 
 export interface LoadedBackend {
   /** Which of our backends is active. */

@@ -5,34 +5,17 @@
  * restored exactly, and (3) the update order is fixed, which bitwise determinism needs.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { z } from 'zod';
+import {
+  optimizerConfigSchema,
+  type OptimizerConfig,
+  type OptimizerConfigInput,
+} from './optimizer-config.js';
 
-export const optimizerConfigSchema = z.discriminatedUnion('type', [
-  z
-    .object({
-      type: z.literal('sgd'),
-      learningRate: z.number().positive().max(10),
-      /** @defaultValue 0.9 (the paper) */
-      momentum: z.number().min(0).max(0.999).default(0.9),
-      /** @defaultValue false */
-      nesterov: z.boolean().default(false),
-      /** L2 penalty on kernels (not biases or norm parameters), as Caffe's decay_mult. @defaultValue 0 */
-      weightDecay: z.number().min(0).max(1).default(0),
-    })
-    .strict(),
-  z
-    .object({
-      type: z.literal('adam'),
-      learningRate: z.number().positive().max(10),
-      beta1: z.number().min(0).max(0.9999).default(0.9),
-      beta2: z.number().min(0).max(0.99999).default(0.999),
-      epsilon: z.number().positive().max(1).default(1e-8),
-      weightDecay: z.number().min(0).max(1).default(0),
-    })
-    .strict(),
-]);
-export type OptimizerConfigInput = z.input<typeof optimizerConfigSchema>;
-export type OptimizerConfig = z.output<typeof optimizerConfigSchema>;
+export {
+  optimizerConfigSchema,
+  type OptimizerConfig,
+  type OptimizerConfigInput,
+} from './optimizer-config.js';
 
 /** Optimizer state, keyed by variable name, ready to be checkpointed. */
 export interface OptimizerState {
