@@ -34,6 +34,7 @@ import { TRAINING_QUEUE } from '../src/jobs.js';
 import { loadBackend } from '../src/model/backend.js';
 import { createGoogLeNet } from '../src/model/googlenet.js';
 import { createTrainer } from '../src/model/train-step.js';
+import { median } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -63,11 +64,6 @@ const train = {
   seed: 1,
 } as const;
 
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[m] as number) : ((s[m - 1] as number) + (s[m] as number)) / 2;
-};
 const out = (line: string): void => {
   process.stdout.write(`${line}\n`);
 };

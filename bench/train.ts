@@ -20,6 +20,7 @@ import { syntheticBatch } from '../src/data/synthetic.js';
 import { BACKEND_NAMES, loadBackend, type BackendPreference } from '../src/model/backend.js';
 import { createGoogLeNet } from '../src/model/googlenet.js';
 import { createTrainer } from '../src/model/train-step.js';
+import { median } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -58,12 +59,6 @@ if (backendArg !== 'auto' && !BACKEND_NAMES.includes(backendArg)) {
   process.stderr.write(`--backend must be one of auto, ${BACKEND_NAMES.join(', ')}\n`);
   process.exit(2);
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = Math.floor(s.length / 2);
-  return s.length % 2 ? (s[mid] as number) : ((s[mid - 1] as number) + (s[mid] as number)) / 2;
-};
 
 const loaded = await loadBackend({
   backend: backendArg,

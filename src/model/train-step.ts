@@ -50,6 +50,8 @@ export class Trainer {
   private readonly options: TrainerOptions;
   private readonly schedule;
   private readonly dropouts: tfl.layers.Layer[];
+  private readonly variables: tf.Variable[];
+  private readonly numClasses: number;
   private nextStep = 0;
 
   constructor(options: TrainerOptions) {
@@ -58,6 +60,8 @@ export class Trainer {
     this.optimizer = new Optimizer(options.optimizer);
     this.schedule = lrScheduleSchema.parse(options.schedule ?? { type: 'constant' });
     this.dropouts = dropoutLayers(options.model);
+    this.variables = trainableVariables(options.model);
+    this.numClasses = options.model.outputs[0]?.shape[1] as number;
   }
 
   /** Index of the next step to take (= steps taken so far). */
@@ -83,8 +87,7 @@ export class Trainer {
       (layer as unknown as { seed: number }).seed = mixSeed(seed, step, index);
     });
     const auxWeight = this.options.auxLossWeight ?? AUX_LOSS_WEIGHT;
-    const numClasses = this.model.outputs[0]?.shape[1] as number;
-    const variables = trainableVariables(this.model);
+    const { numClasses, variables } = this;
 
     let mainLoss: tf.Scalar | undefined;
     let correct: tf.Scalar | undefined;
@@ -128,7 +131,7 @@ export class Trainer {
    * have: silently starting them from zero would make the run drift without any error.
    */
   restore(step: number, optimizerState: OptimizerState): void {
-    const names = new Set(trainableVariables(this.model).map((v) => v.name));
+    const names = new Set(this.variables.map((v) => v.name));
     for (const key of optimizerState.slots.keys()) {
       const variable = key.slice(0, key.lastIndexOf('/'));
       if (!names.has(variable)) {

@@ -1,5 +1,6 @@
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.router.js';
 import { TRAINING_QUEUE } from '../../src/jobs.js';
 import type { PrismaClient } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/database.js';
@@ -29,14 +30,7 @@ beforeEach(async () => {
 });
 
 async function jobCount(): Promise<number> {
-  const counts = await queue.queue.getJobCounts(
-    'waiting',
-    'prioritized',
-    'active',
-    'delayed',
-    'completed',
-    'failed',
-  );
+  const counts = await queue.queue.getJobCounts(...COUNTED_JOB_STATES);
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 

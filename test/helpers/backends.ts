@@ -3,9 +3,8 @@ import { loadBackend, type BackendName } from '../../src/model/backend.js';
 
 /** Activates a backend (loading it the first time), single-threaded unless told otherwise. */
 export async function useBackend(name: BackendName, threads = 1): Promise<void> {
-  await loadBackend({ backend: name, threads });
-  if (tf.getBackend() !== (name === 'cpu' ? 'cpu' : name))
-    throw new Error(`backend ${name} not active`);
+  const loaded = await loadBackend({ backend: name, threads });
+  if (tf.getBackend() !== loaded.tfBackend) throw new Error(`backend ${name} not active`);
 }
 
 /** max |a-b| / max |b|: error relative to the reference's scale. */
