@@ -24,8 +24,35 @@ const envSchema = z.object({
   TRAIN_BACKEND: z.enum(['auto', ...BACKEND_NAMES]).default('auto'),
   /** Threads for the wasm backend; defaults to the machine's available parallelism. */
   TRAIN_THREADS: z.coerce.number().int().min(1).max(64).optional(),
-  /** Concurrent jobs per worker process. @defaultValue 1 */
+  /** CPU slots (jobs trained at once) of a worker without GPUs. @defaultValue 1 */
   WORKER_CONCURRENCY: z.coerce.number().int().min(1).max(64).default(1),
+  /**
+   * GPUs this worker trains on, one job per GPU: `auto` (nvidia-smi, when the backend may use
+   * a GPU), `none`, or a list of device indices (`0,1`). Each job's child sees only its GPU
+   * through CUDA_VISIBLE_DEVICES.
+   */
+  WORKER_GPUS: z
+    .string()
+    .regex(/^(auto|none|\d+(,\d+)*)$/, 'auto, none, or device indices like 0,1')
+    .default('auto'),
+  /**
+   * BullMQ job lock: the worker renews it every half period while its child trains. A worker
+   * that dies loses its jobs to others after at most lock + stalled interval.
+   */
+  WORKER_LOCK_MS: z.coerce.number().int().min(1000).max(3_600_000).default(60_000),
+  WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
+  /** SIGTERM: how long running jobs get to checkpoint and go back to the queue. */
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
+  /** Tries per training job for transient faults (a killed child, an outage), then failed. */
+  JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
+  /** First retry delay; it doubles with each attempt. */
+  JOB_BACKOFF_MS: z.coerce.number().int().min(0).max(3_600_000).default(5000),
+  /** Metric points a worker holds while Postgres is unreachable before it pauses training. */
+  METRICS_BUFFER_POINTS: z.coerce.number().int().min(100).max(10_000_000).default(100_000),
+  /** How long a worker keeps retrying a Postgres write before it gives the attempt up. */
+  WRITE_RETRY_LIMIT_MS: z.coerce.number().int().min(1000).max(86_400_000).default(600_000),
+  /** How often a worker looks for runs whose job is gone (e.g. Redis lost its data). */
+  RECONCILE_EVERY_MS: z.coerce.number().int().min(500).max(86_400_000).default(60_000),
   /** Steps between `train/*` metric points. */
   METRICS_EVERY_STEPS: z.coerce.number().int().min(1).max(100_000).default(1),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),

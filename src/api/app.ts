@@ -7,6 +7,7 @@ import express, { type Express } from 'express';
 import type { CancelRequests } from '../cancel-requests.js';
 import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
+import type { RetryPolicy } from '../run-queue.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { createHealthRouter } from './health/health.router.js';
 import { createQueuesRouter } from './queues/queues.router.js';
@@ -20,6 +21,8 @@ export interface AppDeps {
   /** The training queue. */
   queue: Queue;
   logger: Logger;
+  /** Retries of training jobs (default: 3 attempts, 5 s first backoff). */
+  retry?: RetryPolicy;
 }
 
 export function createApp(deps: AppDeps): Express {

@@ -19,7 +19,13 @@ const queue = new Queue(TRAINING_QUEUE, {
 queue.on('error', (error) => logger.error({ err: error }, 'queue connection error'));
 await queue.waitUntilReady();
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
-const server = createApp({ prisma, queue, cancels, logger }).listen(config.PORT, () => {
+const server = createApp({
+  prisma,
+  queue,
+  cancels,
+  logger,
+  retry: { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS },
+}).listen(config.PORT, () => {
   logger.info({ port: config.PORT }, 'API listening');
 });
 

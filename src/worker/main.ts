@@ -1,16 +1,19 @@
 /**
- * Worker process: `npm run start:worker`. Takes training jobs from the queue; each job trains in
- * its own child process while this process keeps the job lock, writes metrics, checkpoints and
- * status to Postgres, and heartbeats.
+ * Worker process: `npm run start:worker`. Takes training jobs from the queue, one per device
+ * slot; each job trains in its own child process while this process keeps the job lock, writes
+ * metrics, checkpoints and status to Postgres, and heartbeats.
  */
 import os from 'node:os';
-import { Worker } from 'bullmq';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
 import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
+import { planSlots, SlotPool } from './device-slots.js';
 import { createTrainJobProcessor } from './process-train-job.js';
+import { startReconciler } from './reconciler.js';
 import { createRunStore } from './run-store.js';
 import type { TrainingProcess } from './training-process.js';
 import { registerWorker } from './worker-registry.js';
@@ -25,24 +28,34 @@ const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
 const store = createRunStore(prisma);
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
+const slots = new SlotPool(planSlots(config));
+const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
 let stopping = false;
 
 const registration = await registerWorker(prisma, logger, {
   id: workerId,
   backend: config.TRAIN_BACKEND,
-  devices: { slots: config.WORKER_CONCURRENCY, cpus: os.availableParallelism() },
+  devices: { slots: slots.slots.map((s) => s.id).join(','), cpus: os.availableParallelism() },
 });
 
 const worker = new Worker(
   TRAINING_QUEUE,
-  createTrainJobProcessor({ store, config, logger, workerId, running, isStopping: () => stopping }),
+  createTrainJobProcessor({
+    store,
+    config,
+    logger,
+    workerId,
+    slots,
+    running,
+    isStopping: () => stopping,
+  }),
   {
     connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
     prefix: config.QUEUE_PREFIX,
-    concurrency: config.WORKER_CONCURRENCY,
+    concurrency: slots.slots.length,
     // Training runs in a child, so this process's event loop stays free to renew locks.
-    lockDuration: 60_000,
-    stalledInterval: 30_000,
+    lockDuration: config.WORKER_LOCK_MS,
+    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
     // A job whose worker died goes back to the queue and resumes from its checkpoint; BullMQ
     // fails it once it has stalled more than twice over its life.
     maxStalledCount: 2,
@@ -67,7 +80,7 @@ worker.on('failed', (job, error) => {
   const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
   if (!final) return;
   store
-    .markFailed(job.id, {
+    .failUnowned(job.id, {
       name: error.name,
       message: error.message,
       attempt: job.attemptsMade,
@@ -77,8 +90,25 @@ worker.on('failed', (job, error) => {
       logger.error({ err: e, jobId: job.id }, 'could not mark the run failed'),
     );
 });
+// The reconciler's view of the queue (job states, re-adding a lost job).
+const queue = new Queue(TRAINING_QUEUE, {
+  connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
+  prefix: config.QUEUE_PREFIX,
+});
+queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
+const reconcilerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+reconcilerRedis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
+const reconciler = startReconciler(
+  { prisma, queue, store, logger, retry, redis: reconcilerRedis },
+  config.RECONCILE_EVERY_MS,
+);
 logger.info(
-  { queue: TRAINING_QUEUE, prefix: config.QUEUE_PREFIX, concurrency: config.WORKER_CONCURRENCY },
+  {
+    queue: TRAINING_QUEUE,
+    prefix: config.QUEUE_PREFIX,
+    slots: slots.slots.map((s) => s.id),
+    lockMs: config.WORKER_LOCK_MS,
+  },
   'worker ready',
 );
 
@@ -102,13 +132,30 @@ async function shutdown(signal: string): Promise<void> {
     { signal, running: running.size },
     'stopping: no new jobs; running ones go back to the queue',
   );
+  // Past the grace period the children are killed: their jobs' locks expire and another worker
+  // resumes them from their last checkpoint.
+  const grace = setTimeout(() => {
+    logger.error(
+      { graceMs: config.SHUTDOWN_GRACE_MS, running: [...running.keys()] },
+      'grace period over; killing the training that is left',
+    );
+    for (const child of running.values()) child.kill('SIGKILL');
+    setTimeout(() => process.exit(1), 1000).unref();
+  }, config.SHUTDOWN_GRACE_MS);
+  grace.unref();
   const closing = worker.close();
   for (const child of running.values()) child.stop('shutdown');
   await closing;
+  clearTimeout(grace);
   clearInterval(cancelPoll);
+  reconciler.stop();
   await registration.stop();
-  await cancels.close();
-  await prisma.$disconnect();
+  await Promise.allSettled([
+    cancels.close(),
+    queue.close(),
+    reconcilerRedis.quit(),
+    prisma.$disconnect(),
+  ]);
   logger.info('stopped');
   process.exit(0);
 }

@@ -1,37 +1,36 @@
 /**
- * The BullMQ processor for training jobs: claims the run, trains it in a child process, and
- * turns the child's messages into Postgres writes (metrics, progress, checkpoints, status).
+ * The BullMQ processor for training jobs: claims the run, trains it in a child process in one of
+ * the worker's device slots, and turns the child's messages into Postgres writes (metrics,
+ * progress, checkpoints, status) through a RunWriter that survives database outages.
  */
 import path from 'node:path';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import { trainJobSchema, type TrainResult } from '../jobs.js';
 import type { Logger } from '../logger.js';
+import type { SlotPool } from './device-slots.js';
 import type { ChildMessage } from './ipc.js';
-import type { RunStore } from './run-store.js';
+import { LeaseLostError, type RunError, type RunStore } from './run-store.js';
+import { RunWriter } from './run-writer.js';
 import { startTrainingProcess, type TrainingProcess } from './training-process.js';
 
 export interface TrainJobDeps {
   store: RunStore;
-  config: Pick<Config, 'ARTIFACT_ROOT' | 'TRAIN_BACKEND' | 'TRAIN_THREADS' | 'METRICS_EVERY_STEPS'>;
+  config: Pick<
+    Config,
+    | 'ARTIFACT_ROOT'
+    | 'TRAIN_BACKEND'
+    | 'METRICS_EVERY_STEPS'
+    | 'METRICS_BUFFER_POINTS'
+    | 'WRITE_RETRY_LIMIT_MS'
+  >;
   logger: Logger;
   workerId: string;
+  slots: SlotPool;
   /** Running children by run id, so shutdown can ask each to stop. */
   running: Map<string, TrainingProcess>;
   /** True once the worker is shutting down: a job claimed meanwhile is stopped at once. */
   isStopping: () => boolean;
-}
-
-/** Tries a Postgres write a few times before giving up on it (a blip must not lose data). */
-async function withRetries<T>(op: () => Promise<T>): Promise<T> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await op();
-    } catch (error) {
-      if (attempt >= 4) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt));
-    }
-  }
 }
 
 /** Runs without a checkpoint spec still get one at graceful shutdown; only the newest is kept. */
@@ -39,6 +38,9 @@ const SHUTDOWN_ONLY_RETENTION = { keepLatest: 1, keepBest: 0, metric: 'val/accur
 
 /** Progress is written to Redis and Postgres at most this often. */
 const PROGRESS_EVERY_MS = 1000;
+
+/** The run's heartbeat (liveness shown on the run) while its child trains. */
+const RUN_HEARTBEAT_MS = 5000;
 
 export type TrainJobOutcome = TrainResult | { skipped: true };
 
@@ -53,147 +55,195 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
     const maxAttempts = job.opts.attempts ?? 1;
     const { store } = deps;
 
-    if (!(await store.markRunning(runId, deps.workerId, attempt))) {
-      log.info('run is no longer queued (cancelled or finished); skipping the job');
-      return { skipped: true };
-    }
-    log.info({ attempt, maxAttempts }, 'training started');
+    const slot = deps.slots.acquire();
+    try {
+      const lease = await store.claim(runId, { workerId: deps.workerId, attempt, device: slot.id });
+      if (!lease) {
+        log.info('run is no longer queued (cancelled or finished); skipping the job');
+        return { skipped: true };
+      }
+      log.info({ attempt, maxAttempts, device: slot.id }, 'training started');
 
-    // Postgres writes happen in message order; a failed write is logged and training goes on.
-    let writes = Promise.resolve();
-    const write = (what: string, op: () => Promise<unknown>): void => {
-      writes = writes
-        .then(() => withRetries(op))
-        .then(
-          () => undefined,
-          (error: unknown) => log.error({ err: error }, `could not write ${what}`),
-        );
-    };
-    let lastProgress = 0;
-    let latestProgress: { step: number; totalSteps: number; epoch: number } | undefined;
-    let progressWritten = true;
-    const checkpointSpec = parsed.data.spec.checkpoint;
-    const onMessage = (message: ChildMessage): void => {
-      switch (message.type) {
-        case 'backend':
-          log.info({ backend: message.backend }, `training on ${message.backend.name}`);
-          write('backend', () => store.setBackend(runId, deps.workerId, message.backend.name));
-          break;
-        case 'resumed':
-          log.info({ step: message.step, location: message.location }, 'resuming from checkpoint');
-          write('resume', () => store.markResumed(runId, message.step));
-          break;
-        case 'checkpoint-rejected':
-          log.warn({ location: message.location, reason: message.reason }, 'checkpoint not usable');
-          write('rejected checkpoint', () => store.deleteCheckpoint(runId, message.location));
-          break;
-        case 'fresh-start':
-          log.warn('no usable checkpoint; training starts over');
-          write('fresh start', () => store.markResumed(runId, 0));
-          break;
-        case 'metrics':
-          write('metrics', () => store.writeMetrics(runId, message.points));
-          break;
-        case 'progress':
-          latestProgress = {
-            step: message.step,
-            totalSteps: message.totalSteps,
-            epoch: message.epoch,
-          };
-          progressWritten = false;
-          if (
-            Date.now() - lastProgress >= PROGRESS_EVERY_MS ||
-            message.step === message.totalSteps
-          ) {
-            lastProgress = Date.now();
-            progressWritten = true;
+      let child: TrainingProcess | undefined;
+      let leaseLost = false;
+      const writer = new RunWriter({
+        log,
+        writeMetrics: (points) => store.writeMetrics(lease, points),
+        maxBufferedPoints: deps.config.METRICS_BUFFER_POINTS,
+        giveUpAfterMs: deps.config.WRITE_RETRY_LIMIT_MS,
+        // SIGSTOP/SIGCONT: the child keeps its state and simply waits while Postgres is away.
+        onBackpressure: (paused) => child?.kill(paused ? 'SIGSTOP' : 'SIGCONT'),
+        onFatal: (error) => {
+          if (error instanceof LeaseLostError) leaseLost = true;
+          log.error({ err: error }, 'cannot record this attempt any more; stopping its training');
+          child?.kill('SIGKILL');
+        },
+      });
+
+      let lastProgress = 0;
+      let latestProgress: { step: number; totalSteps: number; epoch: number } | undefined;
+      let progressWritten = true;
+      const checkpointSpec = parsed.data.spec.checkpoint;
+      const onMessage = (message: ChildMessage): void => {
+        switch (message.type) {
+          case 'backend':
+            log.info({ backend: message.backend }, `training on ${message.backend.name}`);
+            writer.push('backend', () =>
+              store.setBackend(lease, deps.workerId, message.backend.name),
+            );
+            break;
+          case 'resumed':
+            log.info(
+              { step: message.step, location: message.location },
+              'resuming from checkpoint',
+            );
+            writer.push('resume', () => store.markResumed(lease, message.step));
+            break;
+          case 'checkpoint-rejected':
+            log.warn(
+              { location: message.location, reason: message.reason },
+              'checkpoint not usable',
+            );
+            writer.push('rejected checkpoint', () =>
+              store.deleteCheckpoint(lease, message.location),
+            );
+            break;
+          case 'fresh-start':
+            log.warn('no usable checkpoint; training starts over');
+            writer.push('fresh start', () => store.markResumed(lease, 0));
+            break;
+          case 'metrics':
+            writer.metrics(message.points);
+            break;
+          case 'progress': {
             const progress = {
               step: message.step,
               totalSteps: message.totalSteps,
               epoch: message.epoch,
             };
-            write('progress', async () => {
-              await job.updateProgress(progress);
-              await store.updateProgress(runId, progress);
-            });
+            latestProgress = progress;
+            progressWritten = false;
+            if (
+              Date.now() - lastProgress >= PROGRESS_EVERY_MS ||
+              progress.step === progress.totalSteps
+            ) {
+              lastProgress = Date.now();
+              progressWritten = true;
+              // Redis is not waited for: an outage there must not hold up the Postgres writes.
+              job
+                .updateProgress(progress)
+                .catch((error: unknown) =>
+                  log.debug({ err: error }, 'could not report progress to the queue'),
+                );
+              writer.push('progress', () => store.updateProgress(lease, progress));
+            }
+            break;
           }
-          break;
-        case 'checkpoint':
-          log.info({ step: message.step, location: message.location }, 'checkpoint saved');
-          write('checkpoint', async () => {
-            await store.recordCheckpoint(runId, message);
-            const deleted = await store.applyRetention(
-              runId,
-              checkpointSpec ?? SHUTDOWN_ONLY_RETENTION,
-            );
-            if (deleted.length > 0) log.debug({ deleted }, 'old checkpoints removed');
-          });
-          break;
-        default:
-          break;
-      }
-    };
+          case 'checkpoint':
+            log.info({ step: message.step, location: message.location }, 'checkpoint saved');
+            writer.push('checkpoint', async () => {
+              await store.recordCheckpoint(lease, message);
+              const deleted = await store.applyRetention(
+                lease,
+                checkpointSpec ?? SHUTDOWN_ONLY_RETENTION,
+              );
+              if (deleted.length > 0) log.debug({ deleted }, 'old checkpoints removed');
+            });
+            break;
+          default:
+            break;
+        }
+      };
 
-    const resumeFrom = await store.checkpointLocations(runId);
-    const child = startTrainingProcess(
-      {
-        type: 'start',
-        job: parsed.data,
-        artifactDir: path.resolve(deps.config.ARTIFACT_ROOT, 'runs', runId),
-        backend: deps.config.TRAIN_BACKEND,
-        ...(deps.config.TRAIN_THREADS !== undefined ? { threads: deps.config.TRAIN_THREADS } : {}),
-        metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
-        resumeFrom,
-      },
-      onMessage,
-    );
-    deps.running.set(runId, child);
-    if (deps.isStopping()) child.stop('shutdown');
-    const outcome = await child.finished.finally(() => deps.running.delete(runId));
-    // Progress is throttled; the step the child really reached is written last.
-    const finalProgress = latestProgress;
-    if (finalProgress && !progressWritten) {
-      write('progress', () => store.updateProgress(runId, finalProgress));
-    }
-    await writes;
+      const resumeFrom = await store.checkpointLocations(runId);
+      child = startTrainingProcess(
+        {
+          type: 'start',
+          job: parsed.data,
+          artifactDir: path.resolve(deps.config.ARTIFACT_ROOT, 'runs', runId),
+          backend: deps.config.TRAIN_BACKEND,
+          ...(slot.threads !== undefined ? { threads: slot.threads } : {}),
+          metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
+          resumeFrom,
+        },
+        onMessage,
+        { ...process.env, ...slot.env },
+      );
+      deps.running.set(runId, child);
+      if (deps.isStopping()) child.stop('shutdown');
+      const heartbeat = setInterval(() => {
+        store.heartbeat(lease).catch((error: unknown) => {
+          if (error instanceof LeaseLostError) {
+            leaseLost = true;
+            log.error('the run was claimed by another attempt; stopping this one');
+            child?.kill('SIGKILL');
+          } else log.debug({ err: error }, 'run heartbeat failed');
+        });
+      }, RUN_HEARTBEAT_MS);
+      const outcome = await child.finished.finally(() => {
+        clearInterval(heartbeat);
+        deps.running.delete(runId);
+      });
+      // Progress is throttled; the step the child really reached is written last.
+      const finalProgress = latestProgress;
+      if (finalProgress && !progressWritten)
+        writer.push('progress', () => store.updateProgress(lease, finalProgress));
 
-    switch (outcome.outcome) {
-      case 'done':
-        await withRetries(() => store.markSucceeded(runId, outcome.result));
-        log.info({ result: outcome.result }, 'training succeeded');
-        return outcome.result;
-      case 'stopped':
-        if (outcome.reason === 'cancel') {
-          await withRetries(() => store.markCancelled(runId));
-          log.info({ step: outcome.step }, 'training cancelled');
+      /** Queues the final status write and waits for every write before it. */
+      const finish = async (what: string, op: () => Promise<unknown>): Promise<void> => {
+        writer.push(what, op);
+        await writer.drain();
+      };
+      try {
+        await writer.drain();
+        switch (outcome.outcome) {
+          case 'done':
+            await finish('success', () => store.markSucceeded(lease, outcome.result));
+            log.info({ result: outcome.result }, 'training succeeded');
+            return outcome.result;
+          case 'stopped':
+            if (outcome.reason === 'cancel') {
+              await finish('cancel', () => store.markCancelled(lease));
+              log.info({ step: outcome.step }, 'training cancelled');
+              return { skipped: true };
+            }
+            // Graceful shutdown: back in the queue without spending an attempt.
+            await finish('requeue', () => store.markQueued(lease));
+            await job.moveToDelayed(Date.now(), token);
+            log.info({ step: outcome.step }, 'worker shutting down; run put back in the queue');
+            throw new DelayedError();
+          case 'failed':
+          case 'crashed': {
+            const error: RunError =
+              outcome.outcome === 'failed'
+                ? { ...outcome.error, attempt }
+                : {
+                    name: 'TrainingProcessCrashed',
+                    message: `training process exited (code ${outcome.code}, signal ${outcome.signal})`,
+                    unrecoverable: false,
+                    attempt,
+                  };
+            if (error.unrecoverable || attempt >= maxAttempts) {
+              await finish('failure', () => store.markFailed(lease, error));
+              log.error({ error }, 'training failed');
+              if (error.unrecoverable) throw new UnrecoverableError(error.message);
+            } else {
+              await finish('retry', () => store.markQueued(lease, error));
+              log.warn({ error }, 'training failed; will retry');
+            }
+            throw new Error(error.message);
+          }
+        }
+      } catch (error) {
+        // Another attempt owns the run now: this job's outcome must not touch it.
+        if (leaseLost || error instanceof LeaseLostError) {
+          log.warn('attempt ended without writing a status: the run belongs to another attempt');
           return { skipped: true };
         }
-        // Graceful shutdown: back in the queue without spending an attempt.
-        await withRetries(() => store.markQueued(runId));
-        await job.moveToDelayed(Date.now(), token);
-        log.info({ step: outcome.step }, 'worker shutting down; run put back in the queue');
-        throw new DelayedError();
-      case 'failed':
-      case 'crashed': {
-        const error =
-          outcome.outcome === 'failed'
-            ? { ...outcome.error, attempt }
-            : {
-                name: 'TrainingProcessCrashed',
-                message: `training process exited (code ${outcome.code}, signal ${outcome.signal})`,
-                unrecoverable: false,
-                attempt,
-              };
-        if (error.unrecoverable || attempt >= maxAttempts) {
-          await withRetries(() => store.markFailed(runId, error));
-          log.error({ error }, 'training failed');
-          if (error.unrecoverable) throw new UnrecoverableError(error.message);
-        } else {
-          await withRetries(() => store.markQueued(runId, error));
-          log.warn({ error }, 'training failed; will retry');
-        }
-        throw new Error(error.message);
+        throw error;
       }
+    } finally {
+      deps.slots.release(slot);
     }
   };
 }

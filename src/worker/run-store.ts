@@ -1,7 +1,11 @@
 /**
  * Everything the worker writes about a run, in Postgres. Writes are idempotent (metric points
- * unique on run+name+step, checkpoints on run+step) because BullMQ delivers at least once.
+ * unique on run+name+step, checkpoints on run+step) because BullMQ delivers at least once, and
+ * fenced: claiming a run gives the attempt a lease token, and every later write of that attempt
+ * checks it, so a worker that lost its job to another (a lost lock, a network partition) can
+ * no longer change the run.
  */
+import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
 import { Prisma, type PrismaClient } from '../db/index.js';
 import type { CheckpointSpec, TrainResult } from '../jobs.js';
@@ -11,6 +15,20 @@ export interface RunProgress {
   step: number;
   totalSteps: number;
   epoch: number;
+}
+
+/** The right of one attempt to write a run, from `claim` until its final status. */
+export interface Lease {
+  runId: string;
+  token: string;
+}
+
+/** The run is no longer this attempt's: another worker claimed it, or it was cancelled. */
+export class LeaseLostError extends Error {
+  constructor(runId: string) {
+    super(`run ${runId} is no longer owned by this attempt`);
+    this.name = 'LeaseLostError';
+  }
 }
 
 export interface RunError {
@@ -47,52 +65,94 @@ export function checkpointsToDelete<T extends { step: number; metrics: unknown }
 }
 
 export function createRunStore(prisma: PrismaClient) {
+  type Tx = Prisma.TransactionClient;
+
+  /** Updates the run if this attempt still owns it; throws LeaseLostError otherwise. */
+  async function fencedUpdate(lease: Lease, data: Prisma.RunUpdateManyMutationInput) {
+    const { count } = await prisma.run.updateMany({
+      where: { id: lease.runId, lease: lease.token, status: 'running' },
+      data,
+    });
+    if (count !== 1) throw new LeaseLostError(lease.runId);
+  }
+
+  /**
+   * Runs `write` in a transaction that holds a share lock on the run row, after checking the
+   * lease: a claim by another worker (an UPDATE of that row) waits until this commits, and this
+   * fails if the claim came first.
+   */
+  async function fenced<T>(lease: Lease, write: (tx: Tx) => Promise<T>): Promise<T> {
+    return prisma.$transaction(async (tx) => {
+      const owned = await tx.$queryRaw<unknown[]>`
+        SELECT 1 FROM "Run"
+        WHERE id = ${lease.runId}::uuid AND lease = ${lease.token} AND status = 'running'
+        FOR SHARE`;
+      if (owned.length === 0) throw new LeaseLostError(lease.runId);
+      return write(tx);
+    });
+  }
+
   return {
     /**
-     * Claims a queued (or re-delivered running) run for this worker. False when the run is gone
-     * or already finished/cancelled: the job must then do nothing.
+     * Claims a queued (or re-delivered running) run for one attempt of this worker. Null when
+     * the run is gone or already finished/cancelled: the job must then do nothing.
      */
-    async markRunning(runId: string, workerId: string, attempt: number): Promise<boolean> {
+    async claim(
+      runId: string,
+      claimant: { workerId: string; attempt: number; device?: string },
+    ): Promise<Lease | null> {
+      const token = randomUUID();
+      const now = new Date();
       const { count } = await prisma.run.updateMany({
         where: { id: runId, status: { in: ['queued', 'running'] } },
         data: {
           status: 'running',
-          workerId,
-          attempts: attempt,
-          startedAt: new Date(),
+          workerId: claimant.workerId,
+          device: claimant.device ?? null,
+          attempts: claimant.attempt,
+          lease: token,
+          heartbeatAt: now,
+          startedAt: now,
           finishedAt: null,
         },
       });
-      return count === 1;
+      return count === 1 ? { runId, token } : null;
     },
 
     /** The backend a run's child really loaded, on the run and on the worker's row. */
-    async setBackend(runId: string, workerId: string, backend: string): Promise<void> {
-      await prisma.run.update({ where: { id: runId }, data: { backend } });
+    async setBackend(lease: Lease, workerId: string, backend: string): Promise<void> {
+      await fencedUpdate(lease, { backend });
       await prisma.worker.updateMany({ where: { id: workerId }, data: { backend } });
     },
 
-    async updateProgress(runId: string, progress: RunProgress): Promise<void> {
-      await prisma.run.update({ where: { id: runId }, data: { progress: { ...progress } } });
+    async updateProgress(lease: Lease, progress: RunProgress): Promise<void> {
+      await fencedUpdate(lease, { progress: { ...progress }, heartbeatAt: new Date() });
+    },
+
+    /** Liveness: the owning worker is alive and the run is still its own. */
+    async heartbeat(lease: Lease): Promise<void> {
+      await fencedUpdate(lease, { heartbeatAt: new Date() });
     },
 
     /** Inserts points; a point already stored (same run, name, step) is left as it is. */
-    async writeMetrics(runId: string, points: MetricPointMessage[]): Promise<number> {
+    async writeMetrics(lease: Lease, points: MetricPointMessage[]): Promise<number> {
       if (points.length === 0) return 0;
-      const { count } = await prisma.metricPoint.createMany({
-        data: points.map((p) => ({
-          runId,
-          name: p.name,
-          step: p.step,
-          value: p.value,
-          wallTime: new Date(p.time),
-        })),
-        skipDuplicates: true,
+      return fenced(lease, async (tx) => {
+        const { count } = await tx.metricPoint.createMany({
+          data: points.map((p) => ({
+            runId: lease.runId,
+            name: p.name,
+            step: p.step,
+            value: p.value,
+            wallTime: new Date(p.time),
+          })),
+          skipDuplicates: true,
+        });
+        return count;
       });
-      return count;
     },
 
-    async recordCheckpoint(runId: string, c: CheckpointSaved): Promise<void> {
+    async recordCheckpoint(lease: Lease, c: CheckpointSaved): Promise<void> {
       const data = {
         epoch: c.epoch,
         location: c.location,
@@ -100,22 +160,27 @@ export function createRunStore(prisma: PrismaClient) {
         sha256: c.sha256,
         metrics: c.metrics,
       };
-      await prisma.checkpoint.upsert({
-        where: { runId_step: { runId, step: c.step } },
-        create: { runId, step: c.step, ...data },
-        update: data,
-      });
+      await fenced(lease, (tx) =>
+        tx.checkpoint.upsert({
+          where: { runId_step: { runId: lease.runId, step: c.step } },
+          create: { runId: lease.runId, step: c.step, ...data },
+          update: data,
+        }),
+      );
     },
 
     /** Applies retention: deletes the rows, then the files. Returns the deleted steps. */
     async applyRetention(
-      runId: string,
+      lease: Lease,
       spec: Pick<CheckpointSpec, 'keepLatest' | 'keepBest' | 'metric'>,
     ): Promise<number[]> {
-      const all = await prisma.checkpoint.findMany({ where: { runId } });
-      const doomed: typeof all = checkpointsToDelete(all, spec);
-      if (doomed.length === 0) return [];
-      await prisma.checkpoint.deleteMany({ where: { id: { in: doomed.map((c) => c.id) } } });
+      const doomed = await fenced(lease, async (tx) => {
+        const all = await tx.checkpoint.findMany({ where: { runId: lease.runId } });
+        const chosen = checkpointsToDelete(all, spec);
+        if (chosen.length > 0)
+          await tx.checkpoint.deleteMany({ where: { id: { in: chosen.map((c) => c.id) } } });
+        return chosen;
+      });
       await Promise.all(doomed.map((c) => rm(c.location, { recursive: true, force: true })));
       return doomed.map((c) => c.step).sort((a, b) => a - b);
     },
@@ -134,57 +199,72 @@ export function createRunStore(prisma: PrismaClient) {
      * The run continues from `step`: its metric points from that step on belong to the attempt
      * that died and are about to be written again, so they go (no gaps, no doubles).
      */
-    async markResumed(runId: string, step: number): Promise<void> {
+    async markResumed(lease: Lease, step: number): Promise<void> {
       // Checkpoints past the resume point belong to the abandoned attempt too (torn, corrupt, or
       // on another host's disk): left in place they would crowd out the new ones in retention.
-      const stale = await prisma.checkpoint.findMany({ where: { runId, step: { gt: step } } });
-      await prisma.$transaction([
-        prisma.metricPoint.deleteMany({ where: { runId, step: { gte: step } } }),
-        prisma.checkpoint.deleteMany({ where: { runId, step: { gt: step } } }),
-        prisma.run.update({ where: { id: runId }, data: { resumedFromStep: step } }),
-      ]);
+      const stale = await fenced(lease, async (tx) => {
+        const { runId } = lease;
+        const found = await tx.checkpoint.findMany({ where: { runId, step: { gt: step } } });
+        await tx.metricPoint.deleteMany({ where: { runId, step: { gte: step } } });
+        await tx.checkpoint.deleteMany({ where: { runId, step: { gt: step } } });
+        await tx.run.update({ where: { id: runId }, data: { resumedFromStep: step } });
+        return found;
+      });
       await Promise.all(stale.map((c) => rm(c.location, { recursive: true, force: true })));
     },
 
     /** Forgets a checkpoint that cannot be used, row and files. */
-    async deleteCheckpoint(runId: string, location: string): Promise<void> {
-      await prisma.checkpoint.deleteMany({ where: { runId, location } });
+    async deleteCheckpoint(lease: Lease, location: string): Promise<void> {
+      await fenced(lease, (tx) =>
+        tx.checkpoint.deleteMany({ where: { runId: lease.runId, location } }),
+      );
       await rm(location, { recursive: true, force: true });
     },
 
-    async markSucceeded(runId: string, result: TrainResult): Promise<void> {
-      await prisma.run.updateMany({
-        where: { id: runId, status: 'running' },
-        // An earlier attempt's error no longer describes the run.
-        data: {
-          status: 'succeeded',
-          result: { ...result },
-          error: Prisma.DbNull,
-          finishedAt: new Date(),
-        },
+    async markSucceeded(lease: Lease, result: TrainResult): Promise<void> {
+      // An earlier attempt's error no longer describes the run.
+      await fencedUpdate(lease, {
+        status: 'succeeded',
+        result: { ...result },
+        error: Prisma.DbNull,
+        lease: null,
+        finishedAt: new Date(),
       });
     },
 
-    async markFailed(runId: string, error: RunError): Promise<void> {
-      await prisma.run.updateMany({
-        where: { id: runId, status: { in: ['queued', 'running'] } },
-        data: { status: 'failed', error: { ...error }, finishedAt: new Date() },
+    async markFailed(lease: Lease, error: RunError): Promise<void> {
+      await fencedUpdate(lease, {
+        status: 'failed',
+        error: { ...error },
+        lease: null,
+        finishedAt: new Date(),
       });
     },
 
     /** Back to queued: a retry (or a graceful shutdown) will run it again. */
-    async markQueued(runId: string, error?: RunError): Promise<void> {
-      await prisma.run.updateMany({
-        where: { id: runId, status: 'running' },
-        data: { status: 'queued', ...(error ? { error: { ...error } } : {}), workerId: null },
+    async markQueued(lease: Lease, error?: RunError): Promise<void> {
+      await fencedUpdate(lease, {
+        status: 'queued',
+        ...(error ? { error: { ...error } } : {}),
+        workerId: null,
+        lease: null,
       });
     },
 
-    async markCancelled(runId: string): Promise<void> {
-      await prisma.run.updateMany({
+    async markCancelled(lease: Lease): Promise<void> {
+      await fencedUpdate(lease, { status: 'cancelled', lease: null, finishedAt: new Date() });
+    },
+
+    /**
+     * Fails a run that no attempt owns any more (BullMQ gave up on its job, or the job is
+     * gone): not fenced, but never touches a finished run.
+     */
+    async failUnowned(runId: string, error: RunError): Promise<boolean> {
+      const { count } = await prisma.run.updateMany({
         where: { id: runId, status: { in: ['queued', 'running'] } },
-        data: { status: 'cancelled', finishedAt: new Date() },
+        data: { status: 'failed', error: { ...error }, lease: null, finishedAt: new Date() },
       });
+      return count === 1;
     },
   };
 }

@@ -2,12 +2,20 @@ import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { checkpointsToDelete, createRunStore, type RunStore } from '../../src/worker/run-store.js';
+import {
+  checkpointsToDelete,
+  createRunStore,
+  LeaseLostError,
+  type Lease,
+  type RunStore,
+} from '../../src/worker/run-store.js';
 import { createTestDatabase } from '../helpers/database.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let store: RunStore;
 let runId: string;
+/** The lease of a first attempt on `runId`, claimed in beforeEach. */
+let lease: Lease;
 
 beforeAll(async () => {
   db = await createTestDatabase('run_store');
@@ -19,6 +27,7 @@ afterAll(async () => {
 beforeEach(async () => {
   await db.prisma.run.deleteMany();
   runId = (await db.prisma.run.create({ data: { kind: 'train', config: {} } })).id;
+  lease = (await store.claim(runId, { workerId: 'w1', attempt: 1, device: 'cpu:0' }))!;
 });
 
 const points = (steps: number[], value = 1) =>
@@ -26,9 +35,9 @@ const points = (steps: number[], value = 1) =>
 
 describe('run store', () => {
   it('writes a metric batch idempotently: the same batch twice stays one row per step', async () => {
-    expect(await store.writeMetrics(runId, points([0, 1, 2]))).toBe(3);
-    expect(await store.writeMetrics(runId, points([0, 1, 2]))).toBe(0);
-    expect(await store.writeMetrics(runId, points([2, 3]))).toBe(1);
+    expect(await store.writeMetrics(lease, points([0, 1, 2]))).toBe(3);
+    expect(await store.writeMetrics(lease, points([0, 1, 2]))).toBe(0);
+    expect(await store.writeMetrics(lease, points([2, 3]))).toBe(1);
     const rows = await db.prisma.metricPoint.findMany({
       where: { runId },
       orderBy: { step: 'asc' },
@@ -37,11 +46,12 @@ describe('run store', () => {
   });
 
   it('moves a run queued → running → succeeded, and never claims a finished or cancelled run', async () => {
-    expect(await store.markRunning(runId, 'w1', 1)).toBe(true);
-    expect((await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).status).toBe(
-      'running',
-    );
-    await store.markSucceeded(runId, {
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({
+      status: 'running',
+      device: 'cpu:0',
+      lease: lease.token,
+    });
+    await store.markSucceeded(lease, {
       steps: 1,
       epochs: 1,
       finalLoss: 1,
@@ -53,17 +63,17 @@ describe('run store', () => {
     const done = await db.prisma.run.findUniqueOrThrow({ where: { id: runId } });
     expect(done).toMatchObject({ status: 'succeeded', workerId: 'w1', attempts: 1 });
     expect(done.finishedAt).not.toBeNull();
-    expect(await store.markRunning(runId, 'w2', 2)).toBe(false); // at-least-once delivery: no rerun
+    // At-least-once delivery: no rerun.
+    expect(await store.claim(runId, { workerId: 'w2', attempt: 2 })).toBeNull();
 
     const cancelled = (
       await db.prisma.run.create({ data: { kind: 'train', config: {}, status: 'cancelled' } })
     ).id;
-    expect(await store.markRunning(cancelled, 'w1', 1)).toBe(false);
+    expect(await store.claim(cancelled, { workerId: 'w1', attempt: 1 })).toBeNull();
   });
 
   it('puts a failed attempt back to queued, and a final failure to failed with its cause', async () => {
-    await store.markRunning(runId, 'w1', 1);
-    await store.markQueued(runId, {
+    await store.markQueued(lease, {
       name: 'Error',
       message: 'redis blip',
       attempt: 1,
@@ -73,8 +83,8 @@ describe('run store', () => {
       status: 'queued',
       workerId: null,
     });
-    await store.markRunning(runId, 'w1', 2);
-    await store.markFailed(runId, {
+    const second = (await store.claim(runId, { workerId: 'w1', attempt: 2 }))!;
+    await store.markFailed(second, {
       name: 'Error',
       message: 'bad data',
       attempt: 2,
@@ -93,7 +103,7 @@ describe('run store', () => {
     for (const [i, acc] of accuracy.entries()) {
       const location = path.join(dir, `step-${(i + 1) * 10}`);
       await mkdir(location);
-      await store.recordCheckpoint(runId, {
+      await store.recordCheckpoint(lease, {
         step: (i + 1) * 10,
         epoch: i,
         location,
@@ -102,7 +112,7 @@ describe('run store', () => {
         metrics: { 'val/accuracy': acc },
       });
     }
-    const deleted = await store.applyRetention(runId, {
+    const deleted = await store.applyRetention(lease, {
       keepLatest: 2,
       keepBest: 1,
       metric: 'val/accuracy',
@@ -118,9 +128,9 @@ describe('run store', () => {
   });
 
   it('on resume from step s, deletes the metric points from s on and records resumedFromStep', async () => {
-    await store.writeMetrics(runId, points([0, 1, 2, 3, 4, 5]));
+    await store.writeMetrics(lease, points([0, 1, 2, 3, 4, 5]));
     for (const step of [2, 4]) {
-      await store.recordCheckpoint(runId, {
+      await store.recordCheckpoint(lease, {
         step,
         epoch: 0,
         location: `/ckpt/${step}`,
@@ -130,7 +140,7 @@ describe('run store', () => {
       });
     }
     expect(await store.checkpointLocations(runId)).toEqual(['/ckpt/4', '/ckpt/2']);
-    await store.markResumed(runId, 4);
+    await store.markResumed(lease, 4);
     const steps = (
       await db.prisma.metricPoint.findMany({ where: { runId }, orderBy: { step: 'asc' } })
     ).map((p) => p.step);
@@ -138,6 +148,50 @@ describe('run store', () => {
     expect((await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).resumedFromStep).toBe(
       4,
     );
+  });
+
+  it('fences a stale attempt: once another worker claims the run, the old lease writes nothing', async () => {
+    await store.writeMetrics(lease, points([0, 1]));
+    // The job was delivered again (lost lock): a second worker claims the running run.
+    const second = (await store.claim(runId, { workerId: 'w2', attempt: 1 }))!;
+    await expect(store.writeMetrics(lease, points([2, 3], 100))).rejects.toBeInstanceOf(
+      LeaseLostError,
+    );
+    await expect(
+      store.updateProgress(lease, { step: 3, totalSteps: 9, epoch: 0 }),
+    ).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(store.heartbeat(lease)).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(
+      store.recordCheckpoint(lease, {
+        step: 2,
+        epoch: 0,
+        location: '/old',
+        bytes: 1,
+        sha256: 'x',
+        metrics: {},
+      }),
+    ).rejects.toBeInstanceOf(LeaseLostError);
+    await expect(
+      store.markFailed(lease, { name: 'E', message: 'late', attempt: 1, unrecoverable: true }),
+    ).rejects.toBeInstanceOf(LeaseLostError);
+    // The new owner writes as usual.
+    expect(await store.writeMetrics(second, points([2, 3]))).toBe(2);
+    await store.heartbeat(second);
+    const rows = await db.prisma.metricPoint.findMany({
+      where: { runId },
+      orderBy: { step: 'asc' },
+    });
+    expect(rows.map((r) => [r.step, r.value])).toEqual([
+      [0, 1],
+      [1, 2],
+      [2, 3],
+      [3, 4],
+    ]);
+    expect(await db.prisma.checkpoint.count({ where: { runId } })).toBe(0);
+    expect(await db.prisma.run.findUniqueOrThrow({ where: { id: runId } })).toMatchObject({
+      status: 'running',
+      workerId: 'w2',
+    });
   });
 
   it('treats metrics ending in loss as lower-is-better when keeping the best', () => {

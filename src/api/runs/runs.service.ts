@@ -5,17 +5,17 @@
 import type { Queue } from 'bullmq';
 import type { CancelRequests } from '../../cancel-requests.js';
 import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
-import { TRAINING_QUEUE, trainJobSchema, type TrainJob } from '../../jobs.js';
+import { TRAINING_QUEUE } from '../../jobs.js';
+import { DEFAULT_RETRY_POLICY, enqueueTrainRun, type RetryPolicy } from '../../run-queue.js';
 import { HttpError, NotFoundError } from '../errors.js';
 import { runIdParam, type CreateTrainRunBody } from './runs.schemas.js';
-
-/** How many times a training job is tried before its run fails (transient faults only). */
-export const TRAIN_JOB_ATTEMPTS = 3;
 
 export interface RunsServiceDeps {
   prisma: PrismaClient;
   queue: Queue;
   cancels: CancelRequests;
+  /** Retries of a training job for transient faults (JOB_ATTEMPTS, JOB_BACKOFF_MS). */
+  retry?: RetryPolicy;
 }
 
 /** Job states in which a job has not been taken by a worker yet. */
@@ -62,11 +62,6 @@ export function runView(run: Run, latestMetrics?: LatestMetric[]) {
   };
 }
 
-/** BullMQ runs lower numbers first and un-prioritised jobs before all others, so every job gets one. */
-function bullmqPriority(priority: number): number {
-  return 101 - priority;
-}
-
 function encodeCursor(run: Pick<Run, 'createdAt' | 'id'>): string {
   return Buffer.from(JSON.stringify([run.createdAt.toISOString(), run.id])).toString('base64url');
 }
@@ -88,19 +83,13 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
   }
 }
 
-export function createRunsService({ prisma, queue, cancels }: RunsServiceDeps) {
-  /** Adds the run's job; BullMQ ignores a second add with the same job id. */
-  async function enqueue(run: Run): Promise<void> {
-    const payload: TrainJob = trainJobSchema.parse({ runId: run.id, spec: run.config });
-    await queue.add('train', payload, {
-      jobId: run.id,
-      priority: bullmqPriority(run.priority),
-      attempts: TRAIN_JOB_ATTEMPTS,
-      backoff: { type: 'exponential', delay: 5000 },
-      removeOnComplete: { age: 7 * 24 * 3600 },
-      removeOnFail: { age: 30 * 24 * 3600 },
-    });
-  }
+export function createRunsService({
+  prisma,
+  queue,
+  cancels,
+  retry = DEFAULT_RETRY_POLICY,
+}: RunsServiceDeps) {
+  const enqueue = (run: Run): Promise<void> => enqueueTrainRun(queue, run, retry);
 
   /**
    * A replayed submission of a run that is still queued enqueues again: if the first request

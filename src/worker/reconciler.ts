@@ -1,0 +1,113 @@
+/**
+ * Finds training runs that Postgres says are queued or running but whose job the queue no
+ * longer holds as live (Redis lost its data, a job failed where no worker could record it), and
+ * repairs them: the job is added again (it resumes from the run's checkpoint), or, when the run
+ * has used its attempts or its job failed, the run is failed with the reason. Nothing stays stuck.
+ *
+ * Every worker runs it; a Redis lock lets one of them act per period.
+ */
+import type { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { PrismaClient } from '../db/index.js';
+import type { Logger } from '../logger.js';
+import { enqueueTrainRun, type RetryPolicy } from '../run-queue.js';
+import type { RunStore } from './run-store.js';
+
+export interface ReconcilerDeps {
+  prisma: PrismaClient;
+  queue: Queue;
+  store: RunStore;
+  logger: Logger;
+  retry: RetryPolicy;
+}
+
+export interface ReconcileReport {
+  requeued: string[];
+  failed: string[];
+}
+
+/** Job states in which the run is in the queue's hands. */
+const LIVE_STATES = new Set([
+  'active',
+  'waiting',
+  'wait',
+  'prioritized',
+  'delayed',
+  'waiting-children',
+]);
+
+/**
+ * One pass over runs created more than `minAgeMs` ago (younger ones may be between their row
+ * and their job being written).
+ */
+export async function reconcileOnce(
+  deps: ReconcilerDeps,
+  minAgeMs: number,
+): Promise<ReconcileReport> {
+  const report: ReconcileReport = { requeued: [], failed: [] };
+  const runs = await deps.prisma.run.findMany({
+    where: {
+      kind: 'train',
+      status: { in: ['queued', 'running'] },
+      createdAt: { lt: new Date(Date.now() - minAgeMs) },
+    },
+    select: { id: true, status: true, config: true, priority: true, attempts: true, lease: true },
+  });
+  for (const run of runs) {
+    const job = await deps.queue.getJob(run.id);
+    const state = job ? await job.getState() : 'missing';
+    if (LIVE_STATES.has(state)) continue;
+    const log = deps.logger.child({ runId: run.id, jobId: run.id });
+    if (state === 'missing' && run.attempts < deps.retry.attempts) {
+      // Take the run from any attempt still writing to it (its job is gone, so it cannot
+      // finish properly), then hand it to the queue again.
+      const { count } = await deps.prisma.run.updateMany({
+        where: { id: run.id, status: run.status, lease: run.lease },
+        data: { status: 'queued', workerId: null, lease: null },
+      });
+      if (count === 0) continue; // changed meanwhile: look again next time
+      await enqueueTrainRun(deps.queue, run, deps.retry);
+      log.warn({ was: run.status }, 'run had no job in the queue; enqueued it again');
+      report.requeued.push(run.id);
+      continue;
+    }
+    const reason =
+      state === 'missing'
+        ? `its job vanished from the queue after ${run.attempts} attempts`
+        : state === 'failed'
+          ? `its job failed: ${job?.failedReason ?? 'no reason recorded'}`
+          : `its job ended (${state}) without recording a result`;
+    const failed = await deps.store.failUnowned(run.id, {
+      name: 'JobLost',
+      message: reason,
+      attempt: run.attempts,
+      unrecoverable: true,
+    });
+    if (failed) {
+      log.error({ reason }, 'run failed by the reconciler');
+      report.failed.push(run.id);
+    }
+  }
+  return report;
+}
+
+/** Runs `reconcileOnce` every `everyMs` on whichever worker takes the lock first. */
+export function startReconciler(
+  deps: ReconcilerDeps & { redis: Redis },
+  everyMs: number,
+): { stop(): void } {
+  const lockKey = `${deps.queue.opts.prefix ?? 'bull'}:reconciler:lock`;
+  const { redis } = deps;
+  const tick = async (): Promise<void> => {
+    const mine = await redis.set(lockKey, String(process.pid), 'PX', everyMs, 'NX');
+    if (mine !== 'OK') return;
+    const report = await reconcileOnce(deps, everyMs);
+    if (report.requeued.length + report.failed.length > 0)
+      deps.logger.info(report, 'reconciler repaired runs');
+  };
+  const timer = setInterval(() => {
+    tick().catch((error: unknown) => deps.logger.warn({ err: error }, 'reconciler pass failed'));
+  }, everyMs);
+  timer.unref();
+  return { stop: () => clearInterval(timer) };
+}
