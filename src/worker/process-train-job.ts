@@ -64,7 +64,8 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       }
       log.info({ attempt, maxAttempts, device: slot.id }, 'training started');
 
-      let child: TrainingProcess | undefined;
+      // Set once the child starts; the writer's callbacks may fire before that.
+      const training: { child?: TrainingProcess } = {};
       let leaseLost = false;
       const writer = new RunWriter({
         log,
@@ -72,11 +73,11 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         maxBufferedPoints: deps.config.METRICS_BUFFER_POINTS,
         giveUpAfterMs: deps.config.WRITE_RETRY_LIMIT_MS,
         // SIGSTOP/SIGCONT: the child keeps its state and simply waits while Postgres is away.
-        onBackpressure: (paused) => child?.kill(paused ? 'SIGSTOP' : 'SIGCONT'),
+        onBackpressure: (paused) => training.child?.kill(paused ? 'SIGSTOP' : 'SIGCONT'),
         onFatal: (error) => {
           if (error instanceof LeaseLostError) leaseLost = true;
           log.error({ err: error }, 'cannot record this attempt any more; stopping its training');
-          child?.kill('SIGKILL');
+          training.child?.kill('SIGKILL');
         },
       });
 
@@ -156,7 +157,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       };
 
       const resumeFrom = await store.checkpointLocations(runId);
-      child = startTrainingProcess(
+      const child = startTrainingProcess(
         {
           type: 'start',
           job: parsed.data,
@@ -169,6 +170,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         onMessage,
         { ...process.env, ...slot.env },
       );
+      training.child = child;
       deps.running.set(runId, child);
       if (deps.isStopping()) child.stop('shutdown');
       const heartbeat = setInterval(() => {
@@ -176,7 +178,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           if (error instanceof LeaseLostError) {
             leaseLost = true;
             log.error('the run was claimed by another attempt; stopping this one');
-            child?.kill('SIGKILL');
+            child.kill('SIGKILL');
           } else log.debug({ err: error }, 'run heartbeat failed');
         });
       }, RUN_HEARTBEAT_MS);
