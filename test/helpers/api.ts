@@ -4,6 +4,7 @@ import { pino } from 'pino';
 import type { Queue } from 'bullmq';
 import { createApp } from '../../src/api/app.js';
 import { createCancelRequests } from '../../src/cancel-requests.js';
+import type { RetryPolicy } from '../../src/run-queue.js';
 import { REDIS_URL } from './queue.js';
 import type { PrismaClient } from '../../src/db/index.js';
 
@@ -11,9 +12,16 @@ import type { PrismaClient } from '../../src/db/index.js';
 export async function startApi(
   prisma: PrismaClient,
   queue: Queue,
+  options: { redisUrl?: string; retry?: RetryPolicy } = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
-  const cancels = createCancelRequests(REDIS_URL, queue.opts.prefix ?? 'bull');
-  const app = createApp({ prisma, queue, cancels, logger: pino({ level: 'silent' }) });
+  const cancels = createCancelRequests(options.redisUrl ?? REDIS_URL, queue.opts.prefix ?? 'bull');
+  const app = createApp({
+    prisma,
+    queue,
+    cancels,
+    logger: pino({ level: 'silent' }),
+    ...(options.retry ? { retry: options.retry } : {}),
+  });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });

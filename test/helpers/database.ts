@@ -21,9 +21,14 @@ export interface TestDatabase {
   drop(): Promise<void>;
 }
 
-/** Creates `gq_test_<label>_<random>`, applies the committed migrations, and connects to it. */
-export async function createTestDatabase(label: string): Promise<TestDatabase> {
-  const serverUrl = loadConfig().DATABASE_URL;
+/**
+ * Creates `gq_test_<label>_<random>`, applies the committed migrations, and connects to it.
+ * `serverUrl` picks another server than DATABASE_URL's (a private one a test restarts).
+ */
+export async function createTestDatabase(
+  label: string,
+  serverUrl = loadConfig().DATABASE_URL,
+): Promise<TestDatabase> {
   const safeLabel = label
     .toLowerCase()
     .replace(/[^a-z0-9_]+/g, '_')

@@ -8,9 +8,10 @@ export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 /** The training queue under a prefix of its own, so test files never see each other's jobs. */
 export async function createTestQueue(
   label: string,
+  redisUrl = REDIS_URL,
 ): Promise<{ prefix: string; queue: Queue; close(): Promise<void> }> {
   const prefix = `gq-test-${label}-${randomBytes(4).toString('hex')}`;
-  const queue = new Queue(TRAINING_QUEUE, { connection: { url: REDIS_URL }, prefix });
+  const queue = new Queue(TRAINING_QUEUE, { connection: { url: redisUrl }, prefix });
   await queue.waitUntilReady();
   return {
     prefix,
@@ -19,7 +20,7 @@ export async function createTestQueue(
       await queue.obliterate({ force: true });
       await queue.close();
       // Other keys under the prefix (cancel requests) go too.
-      const redis = new Redis(REDIS_URL);
+      const redis = new Redis(redisUrl);
       const keys = await redis.keys(`${prefix}:*`);
       if (keys.length > 0) await redis.del(...keys);
       await redis.quit();

@@ -1,3 +1,4 @@
+/** Fault case 9: resume exactness on the wasm backend (bitwise-identical final weights). */
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
