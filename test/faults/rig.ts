@@ -3,6 +3,7 @@
  * API in-process, real worker processes with short lock timings, and the checks each fault test
  * makes afterwards (every metric step exactly once, no checkpoint twice).
  */
+import type { Job } from 'bullmq';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -80,6 +81,10 @@ export interface FaultRig {
   checkpointSteps(id: string): Promise<number[]>;
   /** Asserts the stored series have every step exactly once, as an uninterrupted run would. */
   expectCompleteMetrics(id: string, totalSteps: number): Promise<void>;
+  /** The run's BullMQ job, if the queue still has it. */
+  queueJob(id: string): Promise<Job | undefined>;
+  /** Runs the database says are queued or running. */
+  activeRunIds(): Promise<string[]>;
   logs(): string;
   close(): Promise<void>;
 }
@@ -180,6 +185,14 @@ export async function createFaultRig(
           name,
         ).toEqual(epochEnds);
       }
+    },
+    queueJob: (id) => queue.queue.getJob(id),
+    async activeRunIds() {
+      const rows = await db.prisma.run.findMany({
+        where: { status: { in: ['queued', 'running'] } },
+        select: { id: true },
+      });
+      return rows.map((r) => r.id);
     },
     logs,
     async close() {

@@ -1,0 +1,89 @@
+/**
+ * Fault cases 5 and 7: the training child is killed (as the OOM killer would) and is retried
+ * from its checkpoint; and the newest checkpoint is torn (a crash between writing its files), so
+ * the run resumes from the one before it.
+ */
+import { rm, truncate } from 'node:fs/promises';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  CHECKPOINT_EVERY,
+  createFaultRig,
+  faultRunBody,
+  STEPS_PER_EPOCH,
+  waitForKillPoint,
+  type FaultRig,
+} from './rig.js';
+
+let rig: FaultRig;
+beforeAll(async () => {
+  rig = await createFaultRig('child_killed');
+});
+afterAll(async () => {
+  await rig?.close();
+});
+
+describe('training crashes', () => {
+  it('a killed training child is retried from its checkpoint, counting the attempt', async () => {
+    const worker = rig.startWorker();
+    const id = await rig.submit(faultRunBody('oom-killed'));
+    await waitForKillPoint(rig, id, 10);
+    const [child] = worker.trainingChildren();
+    expect(child).toBeDefined();
+    process.kill(child!, 'SIGKILL');
+    const killedAt = Date.now();
+
+    const retried = await rig.waitForRun(
+      id,
+      'the retry to resume',
+      (r) => r.attempts === 2 && r.resumedFromStep !== null && r.status === 'running',
+    );
+    const resumeMs = Date.now() - killedAt;
+    const done = await rig.waitForRun(id, 'the run to succeed', (r) => r.status === 'succeeded');
+    console.log(
+      `[fault 5] child killed; attempt 2 resumed from step ${retried.resumedFromStep} after ${resumeMs} ms`,
+    );
+    expect(done.attempts).toBe(2);
+    expect(retried.resumedFromStep).toBeGreaterThanOrEqual(10);
+    expect(retried.resumedFromStep! % CHECKPOINT_EVERY).toBe(0);
+    await rig.expectCompleteMetrics(id, 3 * STEPS_PER_EPOCH);
+    await worker.terminate();
+  });
+
+  it('a torn newest checkpoint is refused (and forgotten); the run resumes from the previous one', async () => {
+    const first = rig.startWorker();
+    const id = await rig.submit(faultRunBody('torn'));
+    await waitForKillPoint(rig, id, 15);
+    first.killTree();
+    await first.exited;
+
+    const rows = await rig.db.prisma.checkpoint.findMany({
+      where: { runId: id },
+      orderBy: { step: 'desc' },
+    });
+    const [newest, previous] = rows;
+    expect(previous).toBeDefined();
+    // What a crash between files leaves: the weights half written, the optimizer state missing.
+    await truncate(path.join(newest!.location, 'weights.bin'), 100);
+    await rm(path.join(newest!.location, 'optimizer.bin'));
+
+    const second = rig.startWorker();
+    const resumed = await rig.waitForRun(
+      id,
+      'the resume',
+      (r) => r.resumedFromStep !== null,
+      60_000,
+    );
+    const done = await rig.waitForRun(id, 'the run to succeed', (r) => r.status === 'succeeded');
+    console.log(
+      `[fault 7] newest checkpoint ${newest!.step} torn; resumed from ${resumed.resumedFromStep}`,
+    );
+    expect(resumed.resumedFromStep).toBe(previous!.step);
+    expect(done.status).toBe('succeeded');
+    await rig.expectCompleteMetrics(id, 3 * STEPS_PER_EPOCH);
+    expect(second.log()).toMatch(/checkpoint not usable/);
+    const steps = await rig.checkpointSteps(id);
+    expect(new Set(steps).size).toBe(steps.length);
+    await second.terminate();
+  });
+});
