@@ -3,7 +3,7 @@
  * API in-process, real worker processes with short lock timings, and the checks each fault test
  * makes afterwards (every metric step exactly once, no checkpoint twice).
  */
-import type { Job } from 'bullmq';
+import type { Job, Queue } from 'bullmq';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -81,6 +81,8 @@ export interface FaultRig {
   checkpointSteps(id: string): Promise<number[]>;
   /** Asserts the stored series have every step exactly once, as an uninterrupted run would. */
   expectCompleteMetrics(id: string, totalSteps: number): Promise<void>;
+  /** The training queue under this rig's prefix. */
+  queue: Queue;
   /** The run's BullMQ job, if the queue still has it. */
   queueJob(id: string): Promise<Job | undefined>;
   /** Runs the database says are queued or running. */
@@ -186,6 +188,7 @@ export async function createFaultRig(
         ).toEqual(epochEnds);
       }
     },
+    queue: queue.queue,
     queueJob: (id) => queue.queue.getJob(id),
     async activeRunIds() {
       const rows = await db.prisma.run.findMany({
