@@ -17,6 +17,9 @@ export interface CancelRequests {
 
 export function createCancelRequests(redisUrl: string, prefix: string): CancelRequests {
   const redis = new Redis(redisUrl, { maxRetriesPerRequest: 2, lazyConnect: false });
+  // Connection errors surface as failed commands, which callers handle (a 503, a warning);
+  // without a listener ioredis would also print each reconnect attempt as unhandled.
+  redis.on('error', () => undefined);
   const key = (runId: string): string => `${prefix}:cancel:${runId}`;
   return {
     async request(runId) {
