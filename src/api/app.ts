@@ -8,6 +8,7 @@ import type { CancelRequests } from '../cancel-requests.js';
 import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { RetryPolicy } from '../run-queue.js';
+import { createDeadLetterRouter } from './dead-letter/dead-letter.router.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { createHealthRouter } from './health/health.router.js';
 import { createQueuesRouter } from './queues/queues.router.js';
@@ -30,7 +31,9 @@ export function createApp(deps: AppDeps): Express {
   app.disable('x-powered-by');
   app.use(express.json({ limit: '1mb' }));
   app.use(createHealthRouter(deps));
-  app.use('/v1/runs', createRunsRouter(createRunsService(deps)));
+  const runs = createRunsService(deps);
+  app.use('/v1/runs', createRunsRouter(runs));
+  app.use('/v1/dead-letter', createDeadLetterRouter(runs));
   app.use('/v1/queues', createQueuesRouter(deps));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -97,13 +97,15 @@ export async function createFaultRig(
     databaseServerUrl?: string;
     redisUrl?: string;
     workerEnv?: Record<string, string>;
+    /** Tries per job (default 3). */
+    attempts?: number;
   } = {},
 ): Promise<FaultRig> {
   const redisUrl = services.redisUrl ?? REDIS_URL;
   const db = await createTestDatabase(label, services.databaseServerUrl);
   const queue = await createTestQueue(label, redisUrl);
   // Retries come quickly in tests (the default backoff starts at 5 s).
-  const retry = { attempts: 3, backoffMs: 300 };
+  const retry = { attempts: services.attempts ?? 3, backoffMs: 300 };
   const api = await startApi(db.prisma, queue.queue, { redisUrl, retry });
   const artifacts = await mkdtemp(path.join(os.tmpdir(), `gq-fault-${label}-`));
   const workers: WorkerProcess[] = [];

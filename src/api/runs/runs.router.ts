@@ -34,6 +34,11 @@ export function createRunsRouter(service: RunsService): Router {
     res.status(accepted ? 202 : 200).json(runView(run));
   });
 
+  router.post('/:id/retry', async (req, res) => {
+    const run = await service.retryRun(parseOr400(runIdParam, req.params.id, 'path.id'));
+    res.status(202).json(runView(run));
+  });
+
   router.get('/', async (req, res) => {
     res.json(await service.listRuns(parseOr400(listRunsQuery, req.query, 'query')));
   });

@@ -53,3 +53,10 @@ export const metricsQuery = z
     maxPoints: z.coerce.number().int().min(1).max(10_000).default(1000),
   })
   .strict();
+
+export const deadLetterQuery = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(100).default(20),
+    cursor: z.string().min(1).max(200).optional(),
+  })
+  .strict();

@@ -203,6 +203,69 @@ export function createRunsService({
       return { run: await findRun(id), accepted: true };
     },
 
+    /**
+     * Puts a failed run back in the queue: a fresh job (the failed one is removed) that resumes
+     * from the run's newest checkpoint with a new set of attempts.
+     */
+    async retryRun(id: string): Promise<Run> {
+      const run = await findRun(id);
+      if (run.status !== 'failed')
+        throw new HttpError(
+          409,
+          'Conflict',
+          `run ${id} is ${run.status}; only failed runs can be retried`,
+        );
+      const job = await queue.getJob(id);
+      if (job) {
+        const state = await job.getState();
+        if (state !== 'failed' && state !== 'completed')
+          throw new HttpError(409, 'Conflict', `run ${id} still has a job in the queue (${state})`);
+        await job.remove();
+      }
+      const { count } = await prisma.run.updateMany({
+        where: { id, status: 'failed' },
+        data: { status: 'queued', finishedAt: null, workerId: null, lease: null },
+      });
+      if (count === 0)
+        throw new HttpError(409, 'Conflict', `run ${id} changed meanwhile; try again`);
+      // The run as accepted: a worker may take the job the moment it is added.
+      const queued = await findRun(id);
+      try {
+        await enqueue(queued);
+      } catch {
+        await prisma.run.update({
+          where: { id },
+          data: { status: 'failed', finishedAt: new Date() },
+        });
+        throw new HttpError(503, 'Service Unavailable', 'could not reach the queue; try again');
+      }
+      return queued;
+    },
+
+    /**
+     * The dead-letter view: failed runs, newest first, each with its error and what the queue
+     * still knows of its job (attempts made, BullMQ's failure reason).
+     */
+    async listDeadLetters(query: { limit: number; cursor?: string }) {
+      const page = await this.listRuns({ ...query, status: 'failed' });
+      const items = await Promise.all(
+        page.items.map(async (run) => {
+          const job = await queue.getJob(run.id);
+          return {
+            ...run,
+            job: job
+              ? {
+                  state: await job.getState(),
+                  attemptsMade: job.attemptsMade,
+                  failedReason: job.failedReason ?? null,
+                }
+              : null,
+          };
+        }),
+      );
+      return { items, nextCursor: page.nextCursor };
+    },
+
     async listRuns(query: {
       status?: Run['status'];
       kind?: Run['kind'];
