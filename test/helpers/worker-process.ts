@@ -59,7 +59,15 @@ export function startWorkerProcess(env: Record<string, string>): WorkerProcess {
   );
   const pid = proc.pid;
   if (pid === undefined) throw new Error('worker did not start');
-  const trainingChildren = (): number[] => childPids(pid);
+  // Only the training children: under tsx the worker also has an esbuild service process.
+  const trainingChildren = (): number[] =>
+    childPids(pid).filter((child) => {
+      try {
+        return readFileSync(`/proc/${child}/cmdline`, 'utf8').includes('training-child');
+      } catch {
+        return false;
+      }
+    });
   return {
     proc,
     pid,
