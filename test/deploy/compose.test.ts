@@ -246,12 +246,12 @@ describe('docker-compose.yml', () => {
     expect(test.join(' ')).toContain('/readyz');
   });
 
-  it('reserves an nvidia GPU for the worker and forces the GPU backend', () => {
+  it('gives the GPU worker every GPU of the host (one job each) and forces the GPU backend', () => {
     const worker = service('worker');
     const deploy = asRecord(worker.deploy, 'worker deploy');
     const reservations = asRecord(asRecord(deploy.resources, 'resources').reservations, 'res');
     expect(reservations.devices).toEqual([
-      expect.objectContaining({ driver: 'nvidia', capabilities: ['gpu'] }),
+      expect.objectContaining({ driver: 'nvidia', count: 'all', capabilities: ['gpu'] }),
     ]);
     expect(worker.environment).toMatchObject({ TRAIN_BACKEND: 'tfjs-node-gpu' });
     expect(asRecord(worker.build, 'worker build').target).toBe('worker-gpu');
@@ -265,10 +265,11 @@ describe('docker-compose.yml', () => {
     expect(worker.deploy).toBeUndefined();
   });
 
-  it('gives both workers 30 s to stop and the shared artifacts volume', () => {
+  it('gives both workers 35 s to stop (5 s over their own grace) and the shared artifacts volume', () => {
     for (const name of ['worker', 'worker-cpu']) {
       const worker = service(name);
-      expect(worker.stop_grace_period, name).toBe('30s');
+      // Longer than the worker's own SHUTDOWN_GRACE_MS (30 s), so the worker ends first.
+      expect(worker.stop_grace_period, name).toBe('35s');
       expect(worker.volumes, name).toContain('artifacts:/artifacts:rw');
       expect(worker.depends_on, name).toMatchObject({
         migrate: { condition: 'service_completed_successfully' },
