@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import type { Queue } from 'bullmq';
+import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import { createApp, type AppConfig } from '../../src/api/app.js';
 import { createApiKeyStore, type ApiKeyStore } from '../../src/api/auth/api-key-store.js';
@@ -19,6 +20,7 @@ let defaultApiKey: string | undefined;
 
 export interface TestApi {
   url: string;
+  app: Express;
   /** A live key with every scope. */
   key: string;
   apiKeys: ApiKeyStore;
@@ -59,6 +61,7 @@ export async function startApi(
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    app,
     key,
     apiKeys,
     close: async () => {
