@@ -102,3 +102,21 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   }
   return result.data;
 }
+
+const cliEnvSchema = z.object({
+  /** Where the CLI finds the API. */
+  GQ_API_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:8080'),
+  /** The CLI's API key (`npm run keys:create`). */
+  GQ_API_KEY: z.string().min(1).max(200).optional(),
+});
+export type CliConfig = z.infer<typeof cliEnvSchema>;
+
+/** The CLI's environment (GQ_API_URL, GQ_API_KEY); flags override it. */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const result = cliEnvSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid environment: ${problems}`);
+  }
+  return result.data;
+}

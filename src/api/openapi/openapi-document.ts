@@ -12,12 +12,14 @@ type JsonSchema = Record<string, unknown>;
 function jsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonSchema {
   // `unrepresentable: 'any'`: a transform's output (a parsed list) becomes `{}` rather than
   // failing; requests are described by their input side, where every schema is representable.
-  const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, {
+  const converted = z.toJSONSchema(schema, {
     target: 'draft-2020-12',
     io,
     unrepresentable: 'any',
   }) as JsonSchema;
-  return rest;
+  // The document's dialect is already 2020-12; a `$schema` on every fragment is noise.
+  delete converted['$schema'];
+  return converted;
 }
 
 /** `/v1/runs/:id` → `/v1/runs/{id}`. */

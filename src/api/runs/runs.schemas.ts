@@ -50,7 +50,8 @@ export const listRunsQuery = z
     cursor: z.string().min(1).max(200).optional(),
   })
   .strict();
-export type ListRunsQuery = z.input<typeof listRunsQuery>;
+/** The list query as a client builds it (coerce's input type is `unknown`; a number is meant). */
+export type ListRunsQuery = Omit<z.input<typeof listRunsQuery>, 'limit'> & { limit?: number };
 
 export const runIdParam = z.string().uuid('must be a run id (UUID)');
 
@@ -73,7 +74,6 @@ export const metricsQuery = z
     maxPoints: z.coerce.number().int().min(1).max(10_000).default(1000),
   })
   .strict();
-export type MetricsQuery = z.input<typeof metricsQuery>;
 
 // Responses
 
