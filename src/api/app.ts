@@ -67,7 +67,13 @@ export function createApp(deps: AppDeps): Express {
   const app = express();
   app.disable('x-powered-by');
   app.set('trust proxy', config.TRUST_PROXY);
-  app.use(helmet());
+  app.use(
+    helmet({
+      // The API is often served over plain HTTP on a private network (compose publishes port
+      // 8080): upgrading the docs page's requests to https would break it there.
+      contentSecurityPolicy: { directives: { upgradeInsecureRequests: null } },
+    }),
+  );
   if (config.CORS_ORIGINS.length > 0) {
     app.use(
       cors({

@@ -3,7 +3,7 @@
  * added) refuses requests without a key, with a wrong key and with a revoked key; scopes decide
  * what a key may do; API_KEYS and the keys CLIs manage keys.
  */
-import { spawnSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey } from '../../src/api/auth/api-key-store.js';
 import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.routes.js';
@@ -181,11 +181,20 @@ describe('keys', () => {
     expect(await db.prisma.apiKey.count({ where: { source: 'env' } })).toBe(2);
   });
 
-  it('keys:create prints a key once that works with its scopes; keys:revoke ends it', () => {
+  it('keys:create prints a key once that works with its scopes; keys:revoke ends it', async () => {
     const env = { ...process.env, DATABASE_URL: db.url, LOG_LEVEL: 'silent' };
+    // Async: the API answering the checks in between lives in this process.
     const tsx = (script: string, args: string[]) =>
-      spawnSync(process.execPath, ['--import', 'tsx', script, ...args], { env, encoding: 'utf8' });
-    const created = tsx('src/api/auth/keys-create-cli.ts', [
+      new Promise<{ status: number; stdout: string; stderr: string }>((resolve) => {
+        execFile(
+          process.execPath,
+          ['--import', 'tsx', script, ...args],
+          { env },
+          (error, stdout, stderr) =>
+            resolve({ status: error ? Number(error.code) : 0, stdout, stderr }),
+        );
+      });
+    const created = await tsx('src/api/auth/keys-create-cli.ts', [
       '--name',
       'from-cli',
       '--scopes',
@@ -195,22 +204,26 @@ describe('keys', () => {
     expect(created.status).toBe(0);
     const key = created.stdout.trim();
     expect(key).toMatch(/^gq_/);
-    const duplicate = tsx('src/api/auth/keys-create-cli.ts', ['--name', 'from-cli']);
+    const duplicate = await tsx('src/api/auth/keys-create-cli.ts', ['--name', 'from-cli']);
     expect(duplicate.status).toBe(1);
     expect(duplicate.stderr).toMatch(/exists already/);
-    const badScope = tsx('src/api/auth/keys-create-cli.ts', ['--name', 'x', '--scopes', 'root']);
+    const badScope = await tsx('src/api/auth/keys-create-cli.ts', [
+      '--name',
+      'x',
+      '--scopes',
+      'root',
+    ]);
     expect(badScope.status).toBe(1);
     expect(badScope.stderr).toMatch(/--scopes/);
-    return (async () => {
-      const auth = { authorization: `Bearer ${key}` };
-      expect((await getJson(`${api.url}/v1/runs`, auth)).status).toBe(200);
-      expect((await postJson(`${api.url}/v1/runs`, trainBody(), auth)).status).toBe(403);
-      const revoked = tsx('src/api/auth/keys-revoke-cli.ts', ['from-cli']);
-      expect(revoked.status).toBe(0);
-      expect(revoked.stdout).toMatch(/revoked key 'from-cli'/);
-      expect((await getJson(`${api.url}/v1/runs`, auth)).status).toBe(401);
-      expect(tsx('src/api/auth/keys-revoke-cli.ts', ['nobody']).status).toBe(1);
-    })();
+
+    const auth = { authorization: `Bearer ${key}` };
+    expect((await getJson(`${api.url}/v1/runs`, auth)).status).toBe(200);
+    expect((await postJson(`${api.url}/v1/runs`, trainBody(), auth)).status).toBe(403);
+    const revoked = await tsx('src/api/auth/keys-revoke-cli.ts', ['from-cli']);
+    expect(revoked.status).toBe(0);
+    expect(revoked.stdout).toMatch(/revoked key 'from-cli'/);
+    expect((await getJson(`${api.url}/v1/runs`, auth)).status).toBe(401);
+    expect((await tsx('src/api/auth/keys-revoke-cli.ts', ['nobody'])).status).toBe(1);
   });
 });
 
