@@ -37,17 +37,17 @@ export const idempotencyKeyHeader = z
 
 /** Headers POST /v1/runs reads (others pass: this object is not strict). */
 export const submitRunHeaders = z.object({
-  /** The same key returns the same run instead of creating another. */
-  'idempotency-key': idempotencyKeyHeader.optional(),
+  'idempotency-key': idempotencyKeyHeader
+    .optional()
+    .describe('The same key returns the same run instead of creating another'),
 });
 
 export const listRunsQuery = z
   .object({
     status: z.enum(RUN_STATUSES).optional(),
     kind: z.enum(RUN_KINDS).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    /** `nextCursor` of the previous page. */
-    cursor: z.string().min(1).max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20).describe('Runs per page'),
+    cursor: z.string().min(1).max(200).optional().describe('`nextCursor` of the previous page'),
   })
   .strict();
 /** The list query as a client builds it (coerce's input type is `unknown`; a number is meant). */
@@ -70,8 +70,19 @@ export const metricsQuery = z
           .filter((n) => n.length > 0),
       )
       .pipe(z.array(metricNameSchema).min(1).max(50))
-      .optional(),
-    maxPoints: z.coerce.number().int().min(1).max(10_000).default(1000),
+      .optional()
+      .describe(
+        "Comma-separated metric names (`train/loss,val/accuracy`); all of the run's when absent",
+      ),
+    maxPoints: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(1000)
+      .describe(
+        'Most points per series; longer series are thinned to every k-th point and the last',
+      ),
   })
   .strict();
 
