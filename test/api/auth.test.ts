@@ -134,9 +134,11 @@ describe('scopes', () => {
   it('keeps /admin for admin keys: 401 without a key, 403 for read+submit, admin gets through', async () => {
     const both = (await api.apiKeys.create({ name: 'both', scopes: ['read', 'submit'] })).key;
     expect((await getJson(`${api.url}/admin/queues`, { authorization: '' })).status).toBe(401);
-    expect(
-      (await getJson(`${api.url}/admin/queues`, { authorization: `Bearer ${both}` })).status,
-    ).toBe(403);
+    for (const path of ['/admin/queues', '/ADMIN/queues', '/Admin', '/admin'])
+      expect(
+        (await getJson(`${api.url}${path}`, { authorization: `Bearer ${both}` })).status,
+        path,
+      ).toBe(403);
     // No admin pages exist yet: an admin key gets past the guard to the JSON 404.
     const asAdmin = await getJson(`${api.url}/admin/queues`);
     expect(asAdmin.status).toBe(404);
@@ -224,6 +226,28 @@ describe('keys', () => {
     expect(revoked.stdout).toMatch(/revoked key 'from-cli'/);
     expect((await getJson(`${api.url}/v1/runs`, auth)).status).toBe(401);
     expect((await tsx('src/api/auth/keys-revoke-cli.ts', ['nobody'])).status).toBe(1);
+  });
+});
+
+describe('every route outside /v1', () => {
+  /** The routes that answer without a key; anything else registered must refuse. */
+  const OPEN = [
+    'GET /healthz',
+    'GET /readyz',
+    'GET /openapi.json',
+    'GET /docs',
+    'GET /docs/init.js',
+  ];
+
+  it('is either one of the known open routes or refuses requests without a key', async () => {
+    const routes = registeredRoutes(api.app);
+    expect(routes.length).toBeGreaterThan(OPEN.length);
+    for (const route of routes) {
+      const name = `${route.method} ${route.path}`;
+      if (OPEN.includes(name)) continue;
+      const res = await call(route.method, route.path.replace(/:[A-Za-z]+/g, SOME_RUN));
+      expect(res.status, `${name} answers without a key`).toBe(401);
+    }
   });
 });
 

@@ -10,7 +10,9 @@ export const scopeSchema = z.enum(SCOPES);
 
 /** The scope a request needs, decided by method and path so a new route is covered at once. */
 export function requiredScope(method: string, path: string): Scope {
-  if (path === '/admin' || path.startsWith('/admin/')) return 'admin';
+  // Express matches paths case-insensitively: /ADMIN/x reaches what /admin/x reaches.
+  const lower = path.toLowerCase();
+  if (lower === '/admin' || lower.startsWith('/admin/')) return 'admin';
   return method === 'GET' || method === 'HEAD' ? 'read' : 'submit';
 }
 
