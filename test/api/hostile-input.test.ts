@@ -328,6 +328,14 @@ describe('paths, queries and headers', () => {
     });
   }
 
+  it('refuses options in a cancel request, which takes none', async () => {
+    const res = await send({
+      path: '/v1/runs/00000000-0000-4000-8000-000000000000/cancel',
+      body: JSON.stringify({ force: true }),
+    });
+    expectProblem(res, 400, /body: .*force/);
+  });
+
   it('refuses an Idempotency-Key with spaces or of 1000 characters', async () => {
     for (const key of ['a b', 'k'.repeat(1000)]) {
       const res = await fetch(`${api.url}/v1/runs`, {

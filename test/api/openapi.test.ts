@@ -89,6 +89,9 @@ describe('/openapi.json', () => {
       submit.responses['201'].content['application/json'].schema.properties.status.enum,
     ).toContain('queued');
 
+    expect(submit.requestBody.required).toBe(true);
+    expect(doc.paths['/v1/runs/{id}/cancel'].post.requestBody.required).toBe(false);
+
     const show = doc.paths['/v1/runs/{id}'].get;
     expect(show.parameters).toEqual([
       expect.objectContaining({

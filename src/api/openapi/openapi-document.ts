@@ -112,7 +112,7 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: OpenApi
       ...(body
         ? {
             requestBody: {
-              required: true,
+              required: !body.safeParse(undefined).success,
               content: { 'application/json': { schema: jsonSchema(body, 'input') } },
             },
           }

@@ -2,6 +2,7 @@
 import { problemSchema } from '../errors.js';
 import { defineRoute, type RouteSpec } from '../route.js';
 import {
+  cancelRunBody,
   checkpointsResponse,
   createTrainRunBody,
   listRunsQuery,
@@ -73,7 +74,7 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
       path: '/v1/runs/:id/cancel',
       tag: 'runs',
       summary: 'Cancel a queued or running run',
-      request: { params: runIdParams },
+      request: { params: runIdParams, body: cancelRunBody },
       responses: {
         200: { description: 'Cancelled at once (it had not started)', schema: runResponse },
         202: {

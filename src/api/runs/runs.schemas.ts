@@ -57,6 +57,9 @@ export const runIdParam = z.string().uuid('must be a run id (UUID)');
 
 export const runIdParams = z.object({ id: runIdParam }).strict();
 
+/** Cancel takes no options: no body, or an empty object. */
+export const cancelRunBody = z.object({}).strict().optional();
+
 export const metricsQuery = z
   .object({
     /** Comma-separated metric names; all of the run's when absent. */
