@@ -46,6 +46,8 @@ RUN npm run postinstall --if-present \
  && test -f dist/src/api/main.js \
  && test -f dist/src/worker/main.js \
  && test -f dist/src/db/migrate-cli.js \
+ && test -f dist/src/api/auth/keys-create-cli.js \
+ && test -f dist/src/client/cli.js \
  && find src -type f ! -name '*.ts' -exec cp --parents {} dist/ \;
 
 # Production dependencies, optional ones included, with no install script run. Of the

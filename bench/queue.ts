@@ -23,8 +23,10 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as tf from '@tensorflow/tfjs-core';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createApp } from '../src/api/app.js';
+import { createApiKeyStore } from '../src/api/auth/api-key-store.js';
 import { createCancelRequests } from '../src/cancel-requests.js';
 import { loadConfig } from '../src/config.js';
 import { SyntheticDataset } from '../src/data/synthetic-dataset.js';
@@ -78,10 +80,19 @@ await migrateDatabase(url);
 const prisma = createPrismaClient(url);
 const queue = new Queue(TRAINING_QUEUE, { connection: { url: config.REDIS_URL }, prefix });
 const cancels = createCancelRequests(config.REDIS_URL, prefix);
-const server = createApp({ prisma, queue, cancels, logger: pino({ level: 'silent' }) }).listen(
-  0,
-  '127.0.0.1',
-);
+const redis = new Redis(config.REDIS_URL);
+const apiKeys = createApiKeyStore(prisma);
+const { key: apiKey } = await apiKeys.create({ name: 'bench', scopes: ['admin'] });
+const server = createApp({
+  prisma,
+  queue,
+  cancels,
+  redis,
+  apiKeys,
+  // The benchmark submits as fast as it can: no rate limit.
+  config: { ...config, QUEUE_PREFIX: prefix, RATE_LIMIT_MAX: 0 },
+  logger: pino({ level: 'silent' }),
+}).listen(0, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
@@ -149,7 +160,7 @@ try {
   for (let i = 0; i < runs; i++) {
     const res = await fetch(`${api}/v1/runs`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${apiKey}` },
       body: JSON.stringify({ kind: 'train', name: `bench-${i}`, model, dataset, train }),
     });
     const { id } = (await res.json()) as { id: string };
@@ -187,6 +198,7 @@ try {
   await queue.obliterate({ force: true });
   await queue.close();
   await cancels.close();
+  await redis.quit();
   await prisma.$disconnect();
   await dropDatabase(config.DATABASE_URL, name);
   await rm(artifacts, { recursive: true, force: true });

@@ -16,8 +16,64 @@ const envSchema = z.object({
   DATA_ROOT: z.string().min(1).default('./data'),
   /** Where workers write checkpoints (`runs/<id>/step-<n>`). */
   ARTIFACT_ROOT: z.string().min(1).default('./artifacts'),
-  /** Comma-separated API keys (used once authentication lands). */
-  API_KEYS: z.string().default(''),
+  /**
+   * Comma-separated API keys with every scope, kept in step with the database at API start
+   * (listed keys are added, env keys no longer listed are revoked). Each at least 32 characters.
+   */
+  API_KEYS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((k) => k.trim())
+        .filter((k) => k.length > 0),
+    )
+    .pipe(
+      z.array(
+        z
+          .string()
+          .min(32, 'each key needs at least 32 characters (npm run keys:create makes good ones)')
+          .max(200)
+          .regex(/^[\x21-\x7e]+$/, 'keys are printable ASCII without spaces or commas'),
+      ),
+    ),
+  /** Largest JSON request body in bytes; a bigger one gets 413. @defaultValue 1 MiB */
+  BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(1024 ** 2),
+  /** Requests one API key may make per RATE_LIMIT_WINDOW_SECONDS, across all API replicas; 0 turns limiting off. */
+  RATE_LIMIT_MAX: z.coerce.number().int().min(0).max(1_000_000).default(600),
+  RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /** Comma-separated origins allowed to call the API from a browser; empty: CORS off. */
+  CORS_ORIGINS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim())
+        .filter((o) => o.length > 0),
+    )
+    .pipe(z.array(z.url({ protocol: /^https?$/ }))),
+  /**
+   * Express `trust proxy`: `false` (default, client address is the socket's), `true`, a hop
+   * count, or comma-separated addresses/subnets/names (`loopback`, `10.0.0.0/8`). Decides the
+   * client address in logs and `X-Forwarded-Proto`.
+   */
+  TRUST_PROXY: z
+    .string()
+    .default('false')
+    .transform((s): boolean | number | string => {
+      const v = s.trim();
+      if (v === 'false' || v === '') return false;
+      if (v === 'true') return true;
+      if (/^\d+$/.test(v)) return Number(v);
+      return v;
+    }),
   /** BullMQ key prefix, so several deployments or test files can share one Redis. */
   QUEUE_PREFIX: z.string().min(1).default('gq'),
   /** Compute backend for training: `auto` tries tfjs-node-gpu, tfjs-node, wasm, cpu in order. */
@@ -67,6 +123,24 @@ export class ConfigError extends Error {
 /** Parses an environment (process.env by default); throws ConfigError naming each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new ConfigError(`invalid environment: ${problems}`);
+  }
+  return result.data;
+}
+
+const cliEnvSchema = z.object({
+  /** Where the CLI finds the API. */
+  GQ_API_URL: z.url({ protocol: /^https?$/ }).default('http://localhost:8080'),
+  /** The CLI's API key (`npm run keys:create`). */
+  GQ_API_KEY: z.string().min(1).max(200).optional(),
+});
+export type CliConfig = z.infer<typeof cliEnvSchema>;
+
+/** The CLI's environment (GQ_API_URL, GQ_API_KEY); flags override it. */
+export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
+  const result = cliEnvSchema.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid environment: ${problems}`);

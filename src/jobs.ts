@@ -18,6 +18,17 @@ export const modelSpecSchema = googLeNetConfigSchema
   .extend({ arch: z.literal('googlenet'), inputSize: z.number().int().min(32).max(512) })
   .strict();
 
+/**
+ * A metric name (`train/loss`, `val/top5`): letters, digits and `_ . / -`, no `..`, so a name
+ * is safe wherever it ends up (a label, a file name in an export).
+ */
+export const metricNameSchema = z
+  .string()
+  .min(1)
+  .max(100)
+  .regex(/^[A-Za-z0-9_./-]+$/, 'letters, digits and _ . / - only')
+  .refine((name) => !name.split('/').includes('..'), 'no `..` segments');
+
 export const syntheticDatasetSchema = z
   .object({
     format: z.literal('synthetic'),
@@ -49,7 +60,7 @@ export const checkpointSpecSchema = z
     /** Also keep this many best checkpoints by `metric`. @defaultValue 0 */
     keepBest: z.number().int().min(0).max(1000).default(0),
     /** Metric for keepBest; higher is better unless it ends in `loss`. @defaultValue 'val/accuracy' */
-    metric: z.string().min(1).max(100).default('val/accuracy'),
+    metric: metricNameSchema.default('val/accuracy'),
   })
   .strict();
 

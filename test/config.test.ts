@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, loadConfig } from '../src/config.js';
+import { ConfigError, loadCliConfig, loadConfig } from '../src/config.js';
 
 describe('config', () => {
   it('defaults TRAIN_BACKEND to auto', () => {
@@ -10,5 +10,60 @@ describe('config', () => {
     expect(() => loadConfig({ TRAIN_BACKEND: 'tpu' })).toThrow(ConfigError);
     expect(() => loadConfig({ TRAIN_BACKEND: 'tpu' })).toThrow(/TRAIN_BACKEND/);
     expect(() => loadConfig({ TRAIN_THREADS: 'many' })).toThrow(/TRAIN_THREADS/);
+  });
+});
+
+describe('config of the API hardening', () => {
+  it('splits API_KEYS and CORS_ORIGINS on commas, and reads TRUST_PROXY as Express takes it', () => {
+    const a = 'a'.repeat(32);
+    const b = `gq_${'b'.repeat(43)}`;
+    const config = loadConfig({
+      API_KEYS: ` ${a} ,${b},`,
+      CORS_ORIGINS: 'https://dash.example, http://localhost:5173',
+      TRUST_PROXY: '2',
+    });
+    expect(config.API_KEYS).toEqual([a, b]);
+    expect(config.CORS_ORIGINS).toEqual(['https://dash.example', 'http://localhost:5173']);
+    expect(config.TRUST_PROXY).toBe(2);
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).TRUST_PROXY).toBe(
+      'loopback, 10.0.0.0/8',
+    );
+    expect(loadConfig({ TRUST_PROXY: 'true' }).TRUST_PROXY).toBe(true);
+  });
+
+  it('defaults to no keys, CORS off, no trusted proxy, 1 MiB bodies and 600 requests a minute', () => {
+    expect(loadConfig({})).toMatchObject({
+      API_KEYS: [],
+      CORS_ORIGINS: [],
+      TRUST_PROXY: false,
+      BODY_LIMIT_BYTES: 1024 * 1024,
+      RATE_LIMIT_MAX: 600,
+      RATE_LIMIT_WINDOW_SECONDS: 60,
+    });
+  });
+
+  it('refuses short keys, origins that are not http(s) URLs and silly limits, without echoing keys', () => {
+    const short = 'tooshort-secret';
+    expect(() => loadConfig({ API_KEYS: short })).toThrow(
+      /API_KEYS\.0: each key needs at least 32/,
+    );
+    try {
+      loadConfig({ API_KEYS: short });
+    } catch (error) {
+      expect((error as Error).message).not.toContain(short);
+    }
+    expect(() => loadConfig({ CORS_ORIGINS: '*' })).toThrow(/CORS_ORIGINS/);
+    expect(() => loadConfig({ CORS_ORIGINS: 'file:///etc' })).toThrow(/CORS_ORIGINS/);
+    expect(() => loadConfig({ BODY_LIMIT_BYTES: '10' })).toThrow(/BODY_LIMIT_BYTES/);
+    expect(() => loadConfig({ RATE_LIMIT_MAX: '-1' })).toThrow(/RATE_LIMIT_MAX/);
+  });
+
+  it('reads the CLI settings on their own', () => {
+    expect(loadCliConfig({})).toEqual({ GQ_API_URL: 'http://localhost:8080' });
+    expect(loadCliConfig({ GQ_API_URL: 'https://gq.example', GQ_API_KEY: 'k' })).toEqual({
+      GQ_API_URL: 'https://gq.example',
+      GQ_API_KEY: 'k',
+    });
+    expect(() => loadCliConfig({ GQ_API_URL: 'not a url' })).toThrow(/GQ_API_URL/);
   });
 });

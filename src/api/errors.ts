@@ -1,11 +1,27 @@
 /**
  * The API's errors and the one middleware that maps them to RFC 9457 problem+json responses.
- * Nothing else writes error responses; no stack trace, SQL or path ever reaches a client.
+ * Nothing else writes error responses; no stack trace, SQL or path ever reaches a client: an
+ * error that is not an HttpError (or a known body-parser error) is logged and answered with a
+ * bare 500.
  */
 import { STATUS_CODES } from 'node:http';
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
+
+/** `type` of each problem this API answers with: stable identifiers clients can switch on. */
+export const PROBLEM_TYPES = {
+  400: 'urn:googlenet-queue:problem:invalid-request',
+  401: 'urn:googlenet-queue:problem:unauthorized',
+  403: 'urn:googlenet-queue:problem:forbidden',
+  404: 'urn:googlenet-queue:problem:not-found',
+  409: 'urn:googlenet-queue:problem:conflict',
+  413: 'urn:googlenet-queue:problem:payload-too-large',
+  415: 'urn:googlenet-queue:problem:unsupported-media-type',
+  429: 'urn:googlenet-queue:problem:rate-limited',
+  500: 'urn:googlenet-queue:problem:internal',
+  503: 'urn:googlenet-queue:problem:unavailable',
+} as const;
 
 export interface FieldError {
   /** Where the problem is: `body.train.batchSize`, `query.limit`, `header.idempotency-key`. */
@@ -13,12 +29,24 @@ export interface FieldError {
   message: string;
 }
 
+/** The body of every error response (`application/problem+json`). */
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  detail: z.string(),
+  errors: z.array(z.object({ path: z.string(), message: z.string() })).optional(),
+});
+export type Problem = z.infer<typeof problemSchema>;
+
 export class HttpError extends Error {
   constructor(
     readonly status: number,
     readonly title: string,
     detail: string,
     readonly errors: FieldError[] = [],
+    /** Response headers that go with the problem (`WWW-Authenticate`, `Retry-After`). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(detail);
     this.name = 'HttpError';
@@ -28,6 +56,20 @@ export class HttpError extends Error {
 export class NotFoundError extends HttpError {
   constructor(what: string) {
     super(404, 'Not Found', `${what} does not exist`);
+  }
+}
+
+export class UnauthorizedError extends HttpError {
+  constructor(detail: string) {
+    super(401, 'Unauthorized', detail, [], {
+      'WWW-Authenticate': 'Bearer realm="googlenet-queue"',
+    });
+  }
+}
+
+export class ForbiddenError extends HttpError {
+  constructor(detail: string) {
+    super(403, 'Forbidden', detail);
   }
 }
 
@@ -52,45 +94,69 @@ export function parseOr400<S extends z.ZodType>(
   return result.data;
 }
 
-function problem(status: number, title: string, detail: string, errors: FieldError[] = []) {
-  return { type: 'about:blank', title, status, detail, ...(errors.length > 0 ? { errors } : {}) };
+export function problem(
+  status: number,
+  title: string,
+  detail: string,
+  errors: FieldError[] = [],
+): Problem {
+  return {
+    type: PROBLEM_TYPES[status as keyof typeof PROBLEM_TYPES] ?? 'about:blank',
+    title,
+    status,
+    detail,
+    ...(errors.length > 0 ? { errors } : {}),
+  };
+}
+
+export function sendProblem(res: Response, body: Problem, headers: Record<string, string> = {}) {
+  res.status(body.status).set(headers).type('application/problem+json').json(body);
 }
 
 export const notFoundHandler: RequestHandler = (req, res) => {
-  res
-    .status(404)
-    .type('application/problem+json')
-    .json(problem(404, 'Not Found', `no route for ${req.method} ${req.path}`));
+  sendProblem(res, problem(404, 'Not Found', `no route for ${req.method} ${req.path}`));
+};
+
+/**
+ * body-parser's errors (`type` names the failure): our own words for each, since its messages
+ * can quote the body or name internals.
+ */
+const BODY_PARSER_ERRORS: Record<string, (limit: unknown) => [number, string]> = {
+  'entity.parse.failed': () => [400, 'the body is not valid JSON'],
+  'entity.too.large': (limit) => [413, `the body is larger than the limit of ${limit} bytes`],
+  'entity.verify.failed': () => [400, 'the body was refused'],
+  'encoding.unsupported': () => [415, 'the content encoding is not supported'],
+  'charset.unsupported': () => [415, 'the charset is not supported; send UTF-8 JSON'],
+  'request.aborted': () => [400, 'the request was aborted'],
+  'request.size.invalid': () => [400, 'the body is not as long as Content-Length says'],
 };
 
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
-    if (error instanceof HttpError) {
-      res
-        .status(error.status)
-        .type('application/problem+json')
-        .json(problem(error.status, error.title, error.message, error.errors));
+    if (res.headersSent) {
+      logger.error({ err: error, method: req.method, path: req.path }, 'error after response');
+      res.end();
       return;
     }
-    // body-parser's errors carry a status (400 malformed JSON, 413 too large, 415 ...).
-    const status =
-      (error as { status?: number; statusCode?: number }).status ??
-      (error as { statusCode?: number }).statusCode;
-    if (typeof status === 'number' && status >= 400 && status < 500) {
-      const message =
-        (error as { type?: string }).type === 'entity.parse.failed'
-          ? 'the body is not valid JSON'
-          : (error as Error).message;
-      res
-        .status(status)
-        .type('application/problem+json')
-        .json(problem(status, STATUS_CODES[status] ?? 'Bad Request', message));
+    if (error instanceof HttpError) {
+      sendProblem(
+        res,
+        problem(error.status, error.title, error.message, error.errors),
+        error.headers,
+      );
+      return;
+    }
+    const bodyError = error as { type?: unknown; limit?: unknown };
+    const known = typeof bodyError.type === 'string' ? BODY_PARSER_ERRORS[bodyError.type] : null;
+    if (known) {
+      const [status, detail] = known(bodyError.limit);
+      sendProblem(res, problem(status, STATUS_CODES[status] ?? 'Bad Request', detail));
       return;
     }
     logger.error({ err: error, method: req.method, path: req.path }, 'unhandled error');
-    res
-      .status(500)
-      .type('application/problem+json')
-      .json(problem(500, 'Internal Server Error', 'the server could not complete the request'));
+    sendProblem(
+      res,
+      problem(500, 'Internal Server Error', 'the server could not complete the request'),
+    );
   };
 }

@@ -1,11 +1,13 @@
 /** API process: `npm run start:api`. */
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
+import { createApiKeyStore } from './auth/api-key-store.js';
 
 const config = loadConfig();
 const logger = createLogger(config, 'api');
@@ -18,12 +20,27 @@ const queue = new Queue(TRAINING_QUEUE, {
 });
 queue.on('error', (error) => logger.error({ err: error }, 'queue connection error'));
 await queue.waitUntilReady();
+// Rate-limit counters; while it is down the limiter counts in memory (see rate-limit.ts).
+const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+redis.on('error', (error) => logger.error({ err: error }, 'rate-limit redis error'));
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
+
+const apiKeys = createApiKeyStore(prisma);
+await apiKeys.syncEnvKeys(config.API_KEYS);
+const liveKeys = await prisma.apiKey.count({ where: { revokedAt: null } });
+logger.info({ envKeys: config.API_KEYS.length, liveKeys }, 'API keys ready');
+if (liveKeys === 0) {
+  logger.warn('no API keys: every /v1 request will get 401; create one with npm run keys:create');
+}
+
 const server = createApp({
   prisma,
   queue,
   cancels,
+  redis,
   logger,
+  config,
+  apiKeys,
   retry: { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS },
 }).listen(config.PORT, () => {
   logger.info({ port: config.PORT }, 'API listening');
@@ -33,7 +50,7 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
   // Finish in-flight requests before closing what they use.
   await new Promise((resolve) => server.close(resolve));
-  await Promise.allSettled([queue.close(), cancels.close(), prisma.$disconnect()]);
+  await Promise.allSettled([queue.close(), cancels.close(), redis.quit(), prisma.$disconnect()]);
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -13,4 +13,4 @@ export {
   type MigrateResult,
 } from './migrate.js';
 export { PrismaClient, Prisma, RunKind, RunStatus } from './generated/client.js';
-export type { Checkpoint, MetricPoint, Run, Worker } from './generated/client.js';
+export type { ApiKey, Checkpoint, MetricPoint, Run, Worker } from './generated/client.js';

@@ -1,6 +1,6 @@
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.router.js';
+import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.routes.js';
 import { TRAINING_QUEUE } from '../../src/jobs.js';
 import type { PrismaClient } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/database.js';
@@ -116,7 +116,7 @@ describe('POST /v1/runs', () => {
   it('refuses malformed JSON with a 400 and stays healthy', async () => {
     const res = await fetch(`${api.url}/v1/runs`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${api.key}` },
       body: '{"kind": ',
     });
     expect(res.status).toBe(400);

@@ -60,6 +60,7 @@ describe('migrateDatabase', () => {
           SELECT table_name FROM information_schema.tables
           WHERE table_schema = 'public' ORDER BY table_name`;
         expect(tables.map((t) => t.table_name)).toEqual([
+          'ApiKey',
           'Checkpoint',
           'MetricPoint',
           'Run',

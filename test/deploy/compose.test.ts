@@ -128,7 +128,7 @@ function asRecord(value: Yaml | undefined, what: string): Record<string, Yaml> {
 }
 
 /** Runs Debian's docker-compose on the repository's file, with no outside settings. */
-function dockerCompose(args: string[], envFile: string): { status: number; stdout: string } {
+function runDockerCompose(args: string[], envFile: string) {
   const result = spawnSync('docker-compose', ['-f', composeFile, '--env-file', envFile, ...args], {
     cwd: repoRoot,
     encoding: 'utf8',
@@ -143,11 +143,20 @@ function dockerCompose(args: string[], envFile: string): { status: number; stdou
     );
   }
   if (result.error) throw result.error;
+  return result;
+}
+
+/** Like runDockerCompose, but a non-zero exit throws with compose's message. */
+function dockerCompose(args: string[], envFile: string): { status: number; stdout: string } {
+  const result = runDockerCompose(args, envFile);
   if (result.status !== 0) {
     throw new Error(`docker-compose ${args.join(' ')} exited ${result.status}:\n${result.stderr}`);
   }
   return { status: result.status, stdout: result.stdout };
 }
+
+/** The secrets compose requires, as a user's `.env` would hold them. */
+const SECRETS = { POSTGRES_PASSWORD: 'pg-test-secret', REDIS_PASSWORD: 'redis-test-secret' };
 
 describe('docker-compose.yml', () => {
   let dir: string;
@@ -157,10 +166,16 @@ describe('docker-compose.yml', () => {
   let outcome: { config: Record<string, Yaml> } | { error: unknown } | undefined;
 
   beforeAll(() => {
-    // An empty env file stands in for a developer's `.env`, which compose would otherwise read.
+    // An env file of our own stands in for a developer's `.env`, which compose would otherwise
+    // read: the required secrets and nothing else.
     dir = mkdtempSync(path.join(tmpdir(), 'compose-test-'));
-    envFile = path.join(dir, 'empty.env');
-    writeFileSync(envFile, '');
+    envFile = path.join(dir, 'secrets.env');
+    writeFileSync(
+      envFile,
+      Object.entries(SECRETS)
+        .map(([name, value]) => `${name}=${value}\n`)
+        .join(''),
+    );
   });
 
   afterAll(() => {
@@ -204,12 +219,51 @@ describe('docker-compose.yml', () => {
       expect(service(name).network_mode, name).toBe(undefined);
   });
 
-  it('runs redis with an append-only file and no eviction', () => {
+  it('runs redis with an append-only file, no eviction and a password', () => {
     const args = service('redis').command as string[];
     expect(args[0]).toBe('redis-server');
     expect(args).toContain('--appendonly');
     expect(args[args.indexOf('--appendonly') + 1]).toBe('yes');
     expect(args[args.indexOf('--maxmemory-policy') + 1]).toBe('noeviction');
+    expect(args[args.indexOf('--requirepass') + 1]).toBe(SECRETS.REDIS_PASSWORD);
+  });
+
+  it('refuses to start without POSTGRES_PASSWORD or REDIS_PASSWORD, naming the missing one', () => {
+    for (const missing of Object.keys(SECRETS)) {
+      const partial = path.join(dir, `without-${missing}.env`);
+      writeFileSync(
+        partial,
+        Object.entries(SECRETS)
+          .filter(([name]) => name !== missing)
+          .map(([name, value]) => `${name}=${value}\n`)
+          .join(''),
+      );
+      const result = runDockerCompose(['config', '-q'], partial);
+      expect(result.status, missing).not.toBe(0);
+      expect(result.stderr, missing).toContain(`set ${missing}`);
+    }
+  });
+
+  it('gives every app service the passwords in its connection strings', () => {
+    for (const name of ['migrate', 'api', 'worker', 'worker-cpu']) {
+      const env = asRecord(service(name).environment, `${name} environment`);
+      expect(env.DATABASE_URL, name).toBe(
+        `postgresql://postgres:${SECRETS.POSTGRES_PASSWORD}@postgres:5432/googlenet_queue`,
+      );
+      expect(env.REDIS_URL, name).toBe(`redis://:${SECRETS.REDIS_PASSWORD}@redis:6379`);
+    }
+    expect(asRecord(service('postgres').environment, 'postgres environment')).toMatchObject({
+      POSTGRES_PASSWORD: SECRETS.POSTGRES_PASSWORD,
+    });
+  });
+
+  it('passes the API its keys and hardening settings, with CORS off by default', () => {
+    expect(asRecord(service('api').environment, 'api environment')).toMatchObject({
+      API_KEYS: '',
+      CORS_ORIGINS: '',
+      TRUST_PROXY: 'false',
+      RATE_LIMIT_MAX: '600',
+    });
   });
 
   it('keeps postgres and redis data in named volumes, with health checks', () => {
@@ -221,11 +275,14 @@ describe('docker-compose.yml', () => {
       expect.arrayContaining(['postgres-data', 'redis-data', 'artifacts']),
     );
     expect(asRecord(service('postgres').healthcheck, 'healthcheck').test).toContain('pg_isready');
+    // The health check authenticates through REDISCLI_AUTH, not a password on a command line.
     expect(asRecord(service('redis').healthcheck, 'healthcheck').test).toEqual([
-      'CMD',
-      'redis-cli',
-      'ping',
+      'CMD-SHELL',
+      'redis-cli ping | grep -q PONG',
     ]);
+    expect(asRecord(service('redis').environment, 'redis environment')).toEqual({
+      REDISCLI_AUTH: SECRETS.REDIS_PASSWORD,
+    });
   });
 
   it('runs migrate once, after postgres is healthy, with the built db:migrate entry', () => {

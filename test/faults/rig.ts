@@ -106,7 +106,7 @@ export async function createFaultRig(
   const queue = await createTestQueue(label, redisUrl);
   // Retries come quickly in tests (the default backoff starts at 5 s).
   const retry = { attempts: services.attempts ?? 3, backoffMs: 300 };
-  const api = await startApi(db.prisma, queue.queue, { redisUrl, retry });
+  const api = await startApi(db.prisma, queue.queue, {}, { redisUrl, retry });
   const artifacts = await mkdtemp(path.join(os.tmpdir(), `gq-fault-${label}-`));
   const workers: WorkerProcess[] = [];
 

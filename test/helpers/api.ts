@@ -1,24 +1,63 @@
+import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import type { Queue } from 'bullmq';
-import { createApp } from '../../src/api/app.js';
+import type { Express } from 'express';
+import { Redis } from 'ioredis';
+import { createApp, type AppConfig } from '../../src/api/app.js';
+import { createApiKeyStore, type ApiKeyStore } from '../../src/api/auth/api-key-store.js';
 import { createCancelRequests } from '../../src/cancel-requests.js';
+import { loadConfig } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/run-queue.js';
 import { REDIS_URL } from './queue.js';
 import type { PrismaClient } from '../../src/db/index.js';
 
-/** The real app on an ephemeral port, with a silent logger. */
+/**
+ * The key the last startApi() created (all scopes). postJson/getJson send it unless told
+ * otherwise, so tests that are not about authentication need not think about it.
+ */
+let defaultApiKey: string | undefined;
+
+export interface TestApi {
+  url: string;
+  app: Express;
+  /** A live key with every scope. */
+  key: string;
+  apiKeys: ApiKeyStore;
+  close(): Promise<void>;
+}
+
+/**
+ * The real app on an ephemeral port, with a silent logger and a fresh admin key. Config comes
+ * from the defaults in src/config.ts (with QUEUE_PREFIX = the queue's), overridable per test.
+ */
 export async function startApi(
   prisma: PrismaClient,
   queue: Queue,
+  overrides: Partial<AppConfig> = {},
+  /** Another Redis than REDIS_URL (one the test restarts), and the jobs' retry policy. */
   options: { redisUrl?: string; retry?: RetryPolicy } = {},
-): Promise<{ url: string; close(): Promise<void> }> {
-  const cancels = createCancelRequests(options.redisUrl ?? REDIS_URL, queue.opts.prefix ?? 'bull');
+): Promise<TestApi> {
+  const prefix = queue.opts.prefix ?? 'bull';
+  const redisUrl = options.redisUrl ?? REDIS_URL;
+  const cancels = createCancelRequests(redisUrl, prefix);
+  const redis = new Redis(redisUrl);
+  redis.on('error', () => undefined); // reconnects by itself; tests that restart Redis expect it
+  const apiKeys = createApiKeyStore(prisma);
+  const { key } = await apiKeys.create({
+    name: `test-admin-${randomBytes(4).toString('hex')}`,
+    scopes: ['admin'],
+  });
+  defaultApiKey = key;
+  const config: AppConfig = { ...loadConfig({}), QUEUE_PREFIX: prefix, ...overrides };
   const app = createApp({
     prisma,
     queue,
     cancels,
+    redis,
+    apiKeys,
+    config,
     logger: pino({ level: 'silent' }),
     ...(options.retry ? { retry: options.retry } : {}),
   });
@@ -28,9 +67,13 @@ export async function startApi(
   const { port } = server.address() as AddressInfo;
   return {
     url: `http://127.0.0.1:${port}`,
+    app,
+    key,
+    apiKeys,
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await cancels.close();
+      await redis.quit();
     },
   };
 }
@@ -47,6 +90,16 @@ export function trainBody(overrides: Record<string, unknown> = {}): Record<strin
   };
 }
 
+/** `Authorization` for the default key, unless the caller set one (or `authorization: ''` for none). */
+function withAuth(headers: Record<string, string>): Record<string, string> {
+  const lower = Object.fromEntries(Object.entries(headers).map(([k, v]) => [k.toLowerCase(), v]));
+  if ('authorization' in lower) {
+    if (lower['authorization'] === '') delete lower['authorization'];
+    return lower;
+  }
+  return defaultApiKey ? { ...lower, authorization: `Bearer ${defaultApiKey}` } : lower;
+}
+
 export async function postJson(
   url: string,
   body: unknown,
@@ -54,13 +107,16 @@ export async function postJson(
 ): Promise<{ status: number; json: any; headers: Headers }> {
   const res = await fetch(url, {
     method: 'POST',
-    headers: { 'content-type': 'application/json', ...headers },
+    headers: withAuth({ 'content-type': 'application/json', ...headers }),
     body: JSON.stringify(body),
   });
   return { status: res.status, json: await res.json(), headers: res.headers };
 }
 
-export async function getJson(url: string): Promise<{ status: number; json: any }> {
-  const res = await fetch(url);
-  return { status: res.status, json: await res.json() };
+export async function getJson(
+  url: string,
+  headers: Record<string, string> = {},
+): Promise<{ status: number; json: any; headers: Headers }> {
+  const res = await fetch(url, { headers: withAuth(headers) });
+  return { status: res.status, json: await res.json(), headers: res.headers };
 }

@@ -1,6 +1,15 @@
-/** Request schemas of the /v1/runs resource (strict: unknown fields are refused). */
+/**
+ * Request and response schemas of the /v1/runs resource. Requests are strict (unknown fields are
+ * refused) and bounded; responses describe what the handlers send, for the OpenAPI document and
+ * the typed client.
+ */
 import { z } from 'zod';
-import { checkTrainRunSpec, trainRunSpecFields } from '../../jobs.js';
+import {
+  checkTrainRunSpec,
+  metricNameSchema,
+  trainResultSchema,
+  trainRunSpecFields,
+} from '../../jobs.js';
 
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export const RUN_KINDS = ['train', 'eval', 'external'] as const;
@@ -18,6 +27,7 @@ export const createTrainRunBody = z
   .strict()
   .superRefine(checkTrainRunSpec);
 export type CreateTrainRunBody = z.output<typeof createTrainRunBody>;
+export type CreateTrainRunInput = z.input<typeof createTrainRunBody>;
 
 export const idempotencyKeyHeader = z
   .string()
@@ -25,16 +35,30 @@ export const idempotencyKeyHeader = z
   .max(255)
   .regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces');
 
+/** Headers POST /v1/runs reads (others pass: this object is not strict). */
+export const submitRunHeaders = z.object({
+  'idempotency-key': idempotencyKeyHeader
+    .optional()
+    .describe('The same key returns the same run instead of creating another'),
+});
+
 export const listRunsQuery = z
   .object({
     status: z.enum(RUN_STATUSES).optional(),
     kind: z.enum(RUN_KINDS).optional(),
-    limit: z.coerce.number().int().min(1).max(100).default(20),
-    cursor: z.string().min(1).max(200).optional(),
+    limit: z.coerce.number().int().min(1).max(100).default(20).describe('Runs per page'),
+    cursor: z.string().min(1).max(200).optional().describe('`nextCursor` of the previous page'),
   })
   .strict();
+/** The list query as a client builds it (coerce's input type is `unknown`; a number is meant). */
+export type ListRunsQuery = Omit<z.input<typeof listRunsQuery>, 'limit'> & { limit?: number };
 
 export const runIdParam = z.string().uuid('must be a run id (UUID)');
+
+export const runIdParams = z.object({ id: runIdParam }).strict();
+
+/** Cancel takes no options: no body, or an empty object. */
+export const cancelRunBody = z.object({}).strict().optional();
 
 export const metricsQuery = z
   .object({
@@ -48,11 +72,97 @@ export const metricsQuery = z
           .map((n) => n.trim())
           .filter((n) => n.length > 0),
       )
-      .pipe(z.array(z.string().max(100)).min(1).max(50))
-      .optional(),
-    maxPoints: z.coerce.number().int().min(1).max(10_000).default(1000),
+      .pipe(z.array(metricNameSchema).min(1).max(50))
+      .optional()
+      .describe(
+        "Comma-separated metric names (`train/loss,val/accuracy`); all of the run's when absent",
+      ),
+    maxPoints: z.coerce
+      .number()
+      .int()
+      .min(1)
+      .max(10_000)
+      .default(1000)
+      .describe(
+        'Most points per series; longer series are thinned to every k-th point and the last',
+      ),
   })
   .strict();
+
+// Responses
+
+const isoDateTime = z.iso.datetime();
+
+export const runResponse = z.object({
+  id: z.uuid(),
+  kind: z.enum(RUN_KINDS),
+  status: z.enum(RUN_STATUSES),
+  name: z.string().nullable(),
+  priority: z.number().int(),
+  /** The training spec as stored, defaults filled in. */
+  config: z.record(z.string(), z.unknown()),
+  progress: z
+    .object({ step: z.number().int(), totalSteps: z.number().int(), epoch: z.number().int() })
+    .nullable(),
+  attempts: z.number().int(),
+  resumedFromStep: z.number().int().nullable(),
+  backend: z.string().nullable(),
+  /** The device slot of the latest attempt (`gpu:0`, `cpu:1`). */
+  device: z.string().nullable(),
+  workerId: z.string().nullable(),
+  /** Last sign of life from the worker training the run. */
+  heartbeatAt: isoDateTime.nullable(),
+  error: z
+    .object({
+      name: z.string(),
+      message: z.string(),
+      attempt: z.number().int(),
+      unrecoverable: z.boolean(),
+    })
+    .nullable(),
+  result: trainResultSchema.nullable(),
+  createdAt: isoDateTime,
+  startedAt: isoDateTime.nullable(),
+  finishedAt: isoDateTime.nullable(),
+  /** Newest point of each metric (GET /v1/runs/:id only). */
+  latestMetrics: z
+    .record(z.string(), z.object({ step: z.number().int(), value: z.number() }))
+    .optional(),
+});
+export type RunResponse = z.output<typeof runResponse>;
+
+export const runListResponse = z.object({
+  items: z.array(runResponse),
+  /** Pass as `cursor` for the next page; null on the last page. */
+  nextCursor: z.string().nullable(),
+});
+export type RunListResponse = z.output<typeof runListResponse>;
+
+export const metricsResponse = z.object({
+  runId: z.uuid(),
+  series: z.array(
+    z.object({
+      name: z.string(),
+      points: z.array(z.object({ step: z.number().int(), value: z.number() })),
+    }),
+  ),
+});
+export type MetricsResponse = z.output<typeof metricsResponse>;
+
+export const checkpointsResponse = z.object({
+  items: z.array(
+    z.object({
+      id: z.uuid(),
+      step: z.number().int(),
+      epoch: z.number().int(),
+      bytes: z.number().int(),
+      sha256: z.string(),
+      metrics: z.record(z.string(), z.number()).nullable(),
+      createdAt: isoDateTime,
+    }),
+  ),
+});
+export type CheckpointsResponse = z.output<typeof checkpointsResponse>;
 
 export const deadLetterQuery = z
   .object({
@@ -60,3 +170,22 @@ export const deadLetterQuery = z
     cursor: z.string().min(1).max(200).optional(),
   })
   .strict();
+
+/** Retry takes no options: no body, or an empty object. */
+export const retryRunBody = z.object({}).strict().optional();
+
+export const deadLetterResponse = z.object({
+  items: z.array(
+    runResponse.extend({
+      /** The run's BullMQ job, while the queue keeps it (30 days after failing). */
+      job: z
+        .object({
+          state: z.string(),
+          attemptsMade: z.number().int(),
+          failedReason: z.string().nullable(),
+        })
+        .nullable(),
+    }),
+  ),
+  nextCursor: z.string().nullable(),
+});

@@ -1,0 +1,21 @@
+import type { RequestHandler } from 'express';
+import { HttpError } from '../errors.js';
+
+/**
+ * 415 for a request that carries a body that is not JSON. Without this, express.json() skips
+ * such a body and the handler sees none, which would surface as a confusing 400.
+ */
+export function requireJsonBody(): RequestHandler {
+  return (req, _res, next) => {
+    const length = req.get('content-length');
+    const hasBody = req.get('transfer-encoding') !== undefined || (length ?? '0') !== '0';
+    if (hasBody && !req.is('application/json')) {
+      throw new HttpError(
+        415,
+        'Unsupported Media Type',
+        `send the body as application/json (got ${req.get('content-type') ?? 'no Content-Type'})`,
+      );
+    }
+    next();
+  };
+}

@@ -1,0 +1,70 @@
+/**
+ * A route declared once: method, path, the zod schemas of its request and responses, and its
+ * handler. `mountRoutes` registers it on Express and validates every part of the request with
+ * those schemas; `buildOpenApiDocument` describes it from the same declaration, so the document
+ * cannot drift from what the server accepts.
+ */
+import type { Request, Response, Router } from 'express';
+import type { z } from 'zod';
+import { parseOr400 } from './errors.js';
+
+export interface RequestSchemas {
+  /** Path parameters (`:id`), a strict object. */
+  params?: z.ZodType;
+  /** The query string, a strict object (values arrive as strings: coerce numbers). */
+  query?: z.ZodType;
+  /** Headers the route reads, a non-strict object with lower-case names. */
+  headers?: z.ZodType;
+  /** The JSON body. */
+  body?: z.ZodType;
+}
+
+export type ParsedRequest<S extends RequestSchemas> = {
+  [K in keyof S]: S[K] extends z.ZodType ? z.output<S[K]> : never;
+};
+
+export interface ResponseSpec {
+  description: string;
+  /** JSON body schema; none for an empty body. */
+  schema?: z.ZodType;
+}
+
+export interface RouteSpec<S extends RequestSchemas = RequestSchemas> {
+  method: 'get' | 'post';
+  /** Express path, absolute (`/v1/runs/:id`). */
+  path: string;
+  /** One line for the OpenAPI document. */
+  summary: string;
+  /** OpenAPI tag (the resource). */
+  tag: string;
+  request: S;
+  /** Success responses by status; error responses (problem+json) are added for every route. */
+  responses: Record<number, ResponseSpec>;
+  handle(input: ParsedRequest<S>, res: Response, req: Request): Promise<void> | void;
+}
+
+/** Declares a route with its handler typed from its request schemas. */
+export function defineRoute<S extends RequestSchemas>(spec: RouteSpec<S>): RouteSpec<S> {
+  return spec;
+}
+
+const WHERE: Record<keyof RequestSchemas, string> = {
+  params: 'path',
+  query: 'query',
+  headers: 'header',
+  body: 'body',
+};
+
+/** Registers each route on `router`, parsing params, query, headers and body before its handler. */
+export function mountRoutes(router: Router, routes: readonly RouteSpec[]): void {
+  for (const route of routes) {
+    router[route.method](route.path, async (req, res) => {
+      const input: Record<string, unknown> = {};
+      for (const part of ['params', 'query', 'headers', 'body'] as const) {
+        const schema = route.request[part];
+        if (schema) input[part] = parseOr400(schema, req[part], WHERE[part]);
+      }
+      await route.handle(input as ParsedRequest<RequestSchemas>, res, req);
+    });
+  }
+}

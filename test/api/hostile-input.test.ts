@@ -1,0 +1,372 @@
+/**
+ * Hostile input: each request below gets a 4xx application/problem+json that names the field or
+ * the problem, leaks nothing about the server, creates no run, enqueues no job, and leaves the
+ * API healthy.
+ */
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.routes.js';
+import { startApi, trainBody, type TestApi } from '../helpers/api.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestQueue } from '../helpers/queue.js';
+
+let db: TestDatabase;
+let queue: Awaited<ReturnType<typeof createTestQueue>>;
+let api: TestApi;
+const BODY_LIMIT = 64 * 1024;
+
+beforeAll(async () => {
+  db = await createTestDatabase('api_hostile');
+  queue = await createTestQueue('api-hostile');
+  api = await startApi(db.prisma, queue.queue, { BODY_LIMIT_BYTES: BODY_LIMIT });
+});
+afterAll(async () => {
+  await api?.close();
+  await queue?.close();
+  await db?.drop();
+});
+
+afterEach(async () => {
+  const counts = await queue.queue.getJobCounts(...COUNTED_JOB_STATES);
+  expect(
+    Object.values(counts).reduce((a, b) => a + b, 0),
+    'jobs enqueued',
+  ).toBe(0);
+  expect(await db.prisma.run.count(), 'runs created').toBe(0);
+  const health = await fetch(`${api.url}/healthz`);
+  expect(health.status).toBe(200);
+});
+
+interface Sent {
+  method?: string;
+  path?: string;
+  body?: string | Uint8Array;
+  contentType?: string | null;
+}
+
+async function send({
+  method = 'POST',
+  path = '/v1/runs',
+  body,
+  contentType = 'application/json',
+}: Sent) {
+  const res = await fetch(`${api.url}${path}`, {
+    method,
+    headers: {
+      authorization: `Bearer ${api.key}`,
+      ...(contentType === null ? {} : { 'content-type': contentType }),
+    },
+    ...(body === undefined ? {} : { body }),
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    contentType: res.headers.get('content-type'),
+    text,
+    json: JSON.parse(text),
+  };
+}
+
+/** What no error body may contain: stack frames, file paths, SQL, Prisma or driver names. */
+function expectNoLeak(text: string): void {
+  expect(text).not.toMatch(
+    /\bat .*\(|\.ts:\d+|\/work\/|node_modules|SELECT |INSERT |prisma|Prisma|ECONN/,
+  );
+}
+
+function expectProblem(
+  res: Awaited<ReturnType<typeof send>>,
+  status: number,
+  detail: RegExp,
+): void {
+  expect(res.status, res.text).toBe(status);
+  expect(res.contentType).toMatch(/^application\/problem\+json/);
+  expect(res.json).toMatchObject({
+    status,
+    type: expect.stringMatching(/^urn:/),
+    title: expect.any(String),
+  });
+  expect(res.json.detail).toMatch(detail);
+  expectNoLeak(res.text);
+}
+
+const withTrain = (train: Record<string, unknown>) =>
+  trainBody({
+    train: { epochs: 1, batchSize: 8, optimizer: { type: 'adam', learningRate: 0.002 }, ...train },
+  });
+const withModel = (model: Record<string, unknown>) =>
+  trainBody({ model: { arch: 'googlenet', numClasses: 4, inputSize: 32, width: 0.125, ...model } });
+
+describe('bodies with wrong values', () => {
+  const cases: Array<[string, unknown, RegExp]> = [
+    ['a number as a string', withTrain({ epochs: '3' }), /body\.train\.epochs/],
+    ['"NaN" for a number', withTrain({ batchSize: 'NaN' }), /body\.train\.batchSize/],
+    [
+      '"Infinity" for a learning rate',
+      withTrain({ optimizer: { type: 'sgd', learningRate: 'Infinity' } }),
+      /body\.train\.optimizer\.learningRate/,
+    ],
+    ['a huge epoch count', withTrain({ epochs: 1e300 }), /body\.train\.epochs/],
+    ['a number past 2^53', withTrain({ maxSteps: 2 ** 60 }), /body\.train\.maxSteps/],
+    ['a fractional batch size', withTrain({ batchSize: 7.5 }), /body\.train\.batchSize/],
+    ['a negative epoch count', withTrain({ epochs: -1 }), /body\.train\.epochs/],
+    [
+      'an absurd learning rate',
+      withTrain({ optimizer: { type: 'adam', learningRate: 1e9 } }),
+      /learningRate/,
+    ],
+    ['an input size of 100000', withModel({ inputSize: 100_000 }), /body\.model\.inputSize/],
+    ['a width of 1000', withModel({ width: 1000 }), /body\.model\.width/],
+    ['a million classes', withModel({ numClasses: 1_000_000 }), /body\.model\.numClasses/],
+    [
+      'a data set of 10^12 images',
+      trainBody({ dataset: { format: 'synthetic', numClasses: 4, size: 1e12, seed: 1 } }),
+      /body\.dataset\.size/,
+    ],
+    ['a name of 10,000 characters', trainBody({ name: 'x'.repeat(10_000) }), /body\.name/],
+    ['an object for a name', trainBody({ name: { $gt: '' } }), /body\.name/],
+    ['an array for the body', [trainBody()], /body/],
+    [
+      'a traversal metric name for keepBest',
+      trainBody({ checkpoint: { everySteps: 5, metric: '../../etc/passwd' } }),
+      /body\.checkpoint\.metric/,
+    ],
+    ['a priority of 1e6', trainBody({ priority: 1e6 }), /body\.priority/],
+  ];
+  for (const [what, body, field] of cases) {
+    it(`refuses ${what} with a 400 naming the field`, async () => {
+      const res = await send({ body: JSON.stringify(body) });
+      expectProblem(res, 400, field);
+      expect(res.json.errors?.length ?? 0).toBeGreaterThan(0);
+    });
+  }
+});
+
+describe('prototype pollution', () => {
+  const bodies: Array<[string, string, RegExp]> = [
+    [
+      '__proto__ at the top',
+      `{"__proto__": {"admin": true}, ${JSON.stringify(trainBody()).slice(1)}`,
+      /body\.__proto__/,
+    ],
+    [
+      '__proto__ deep inside',
+      JSON.stringify(trainBody()).replace('"seed":1', '"seed":1,"__proto__":{"polluted":1}'),
+      /body\.dataset\.__proto__/,
+    ],
+    [
+      'constructor.prototype',
+      `{"constructor": {"prototype": {"x": 1}}, ${JSON.stringify(trainBody()).slice(1)}`,
+      /body\.constructor/,
+    ],
+    ['prototype inside an array', JSON.stringify([{ prototype: 1 }]), /body\.0\.prototype/],
+  ];
+  for (const [what, raw, path] of bodies) {
+    it(`refuses ${what} in the body with a 400 naming the path`, async () => {
+      const res = await send({ body: raw });
+      expectProblem(res, 400, path);
+      expect(({} as Record<string, unknown>)['admin']).toBeUndefined();
+      expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
+    });
+  }
+
+  it('refuses __proto__ in a query string', async () => {
+    const res = await send({
+      method: 'GET',
+      path: '/v1/runs?__proto__=1&limit=2',
+      contentType: null,
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.detail).toMatch(/query\.__proto__/);
+  });
+});
+
+describe('bodies of the wrong size or type', () => {
+  it('refuses a body over the limit with 413', async () => {
+    const big = JSON.stringify(trainBody({ name: 'x'.repeat(BODY_LIMIT) }));
+    expectProblem(await send({ body: big }), 413, new RegExp(`limit of ${BODY_LIMIT} bytes`));
+  });
+
+  it('refuses a body over the limit with 413 even when chunked (no Content-Length)', async () => {
+    const chunk = new TextEncoder().encode(`{"name": "${'y'.repeat(BODY_LIMIT * 2)}"}`);
+    const stream = new ReadableStream({
+      start(controller) {
+        controller.enqueue(chunk);
+        controller.close();
+      },
+    });
+    const res = await fetch(`${api.url}/v1/runs`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${api.key}`, 'content-type': 'application/json' },
+      body: stream,
+      duplex: 'half',
+    } as RequestInit);
+    expect(res.status).toBe(413);
+    expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+  });
+
+  const types: Array<[string, string | null, string]> = [
+    ['text/plain', 'text/plain', JSON.stringify(trainBody())],
+    ['a form', 'application/x-www-form-urlencoded', 'kind=train&name=x'],
+    ['multipart', 'multipart/form-data; boundary=x', '--x\r\n\r\n{}\r\n--x--'],
+    ['XML', 'application/xml', '<run kind="train"/>'],
+    ['no content type at all', null, JSON.stringify(trainBody())],
+  ];
+  for (const [what, contentType, body] of types) {
+    it(`refuses ${what} with 415`, async () => {
+      expectProblem(await send({ body, contentType }), 415, /application\/json/);
+    });
+  }
+
+  it('refuses JSON in a charset other than UTF-8 with 415', async () => {
+    expectProblem(
+      await send({ body: '{}', contentType: 'application/json; charset=iso-8859-1' }),
+      415,
+      /charset/,
+    );
+  });
+
+  it('refuses malformed JSON with a 400 that does not echo the body', async () => {
+    const res = await send({ body: '{"kind": "train", "name": "secret-looking-text' });
+    expectProblem(res, 400, /not valid JSON/);
+    expect(res.text).not.toContain('secret-looking-text');
+  });
+
+  it('refuses a bare JSON string or null (not an object) with 400', async () => {
+    expectProblem(await send({ body: '"train"' }), 400, /JSON/);
+    expectProblem(await send({ body: 'null' }), 400, /JSON/);
+  });
+
+  it('refuses a POST with no body with a 400 naming the body', async () => {
+    expectProblem(await send({ contentType: null }), 400, /^body/);
+  });
+});
+
+describe('paths, queries and headers', () => {
+  const cases: Array<[string, Sent, number, RegExp]> = [
+    [
+      'a traversal run id',
+      { method: 'GET', path: '/v1/runs/..%2F..%2Fetc%2Fpasswd', contentType: null },
+      400,
+      /path\.id/,
+    ],
+    [
+      'a SQL-looking run id',
+      { method: 'GET', path: "/v1/runs/1'%20OR%20'1'='1", contentType: null },
+      400,
+      /path\.id/,
+    ],
+    [
+      'a run id of 5000 characters',
+      { method: 'GET', path: `/v1/runs/${'a'.repeat(5000)}`, contentType: null },
+      400,
+      /path\.id/,
+    ],
+    [
+      'limit=Infinity',
+      { method: 'GET', path: '/v1/runs?limit=Infinity', contentType: null },
+      400,
+      /query\.limit/,
+    ],
+    [
+      'limit=NaN',
+      { method: 'GET', path: '/v1/runs?limit=NaN', contentType: null },
+      400,
+      /query\.limit/,
+    ],
+    [
+      'limit=1e400',
+      { method: 'GET', path: '/v1/runs?limit=1e400', contentType: null },
+      400,
+      /query\.limit/,
+    ],
+    [
+      'a repeated limit',
+      { method: 'GET', path: '/v1/runs?limit=1&limit=2', contentType: null },
+      400,
+      /query\.limit/,
+    ],
+    [
+      'an unknown query parameter',
+      { method: 'GET', path: '/v1/runs?sort=name', contentType: null },
+      400,
+      /query/,
+    ],
+    [
+      'a traversal metric name',
+      {
+        method: 'GET',
+        path: '/v1/runs/00000000-0000-4000-8000-000000000000/metrics?names=../../etc/passwd',
+        contentType: null,
+      },
+      400,
+      /query\.names/,
+    ],
+    [
+      'maxPoints=-1',
+      {
+        method: 'GET',
+        path: '/v1/runs/00000000-0000-4000-8000-000000000000/metrics?maxPoints=-1',
+        contentType: null,
+      },
+      400,
+      /query\.maxPoints/,
+    ],
+    [
+      'a forged cursor',
+      {
+        method: 'GET',
+        path: `/v1/runs?cursor=${Buffer.from('["x","../"]').toString('base64url')}`,
+        contentType: null,
+      },
+      400,
+      /query\.cursor/,
+    ],
+  ];
+  for (const [what, request, status, detail] of cases) {
+    it(`refuses ${what} with ${status}`, async () => {
+      expectProblem(await send(request), status, detail);
+    });
+  }
+
+  it('refuses options in a cancel request, which takes none', async () => {
+    const res = await send({
+      path: '/v1/runs/00000000-0000-4000-8000-000000000000/cancel',
+      body: JSON.stringify({ force: true }),
+    });
+    expectProblem(res, 400, /body: .*force/);
+  });
+
+  it('refuses an Idempotency-Key with spaces or of 1000 characters', async () => {
+    for (const key of ['a b', 'k'.repeat(1000)]) {
+      const res = await fetch(`${api.url}/v1/runs`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${api.key}`,
+          'content-type': 'application/json',
+          'idempotency-key': key,
+        },
+        body: JSON.stringify(trainBody()),
+      });
+      expect(res.status).toBe(400);
+      expect(((await res.json()) as { detail: string }).detail).toMatch(/header\.idempotency-key/);
+    }
+  });
+
+  it('answers unknown routes with a JSON 404 problem, inside /v1 and out', async () => {
+    for (const path of [
+      '/v1/nothing',
+      '/nothing',
+      '/v1/runs/00000000-0000-4000-8000-000000000000/nothing',
+    ]) {
+      expectProblem(await send({ method: 'GET', path, contentType: null }), 404, /no route/);
+    }
+  });
+
+  it('sends helmet headers and no X-Powered-By', async () => {
+    const res = await fetch(`${api.url}/healthz`);
+    expect(res.headers.get('x-powered-by')).toBeNull();
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
+    expect(res.headers.get('access-control-allow-origin')).toBeNull(); // CORS off by default
+  });
+});
