@@ -5,7 +5,7 @@
  */
 import { rm, truncate } from 'node:fs/promises';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHECKPOINT_EVERY,
   createFaultRig,
@@ -18,6 +18,9 @@ import {
 let rig: FaultRig;
 beforeAll(async () => {
   rig = await createFaultRig('child_killed');
+});
+afterEach(async () => {
+  await rig?.stopWorkers();
 });
 afterAll(async () => {
   await rig?.close();

@@ -2,7 +2,7 @@
  * A run that uses up its attempts lands in the dead-letter view with its cause, and a retry
  * from there resumes it from its checkpoint.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { getJson, postJson } from '../helpers/api.js';
 import {
   createFaultRig,
@@ -15,6 +15,9 @@ import {
 let rig: FaultRig;
 beforeAll(async () => {
   rig = await createFaultRig('dead_letter', { attempts: 1 });
+});
+afterEach(async () => {
+  await rig?.stopWorkers();
 });
 afterAll(async () => {
   await rig?.close();

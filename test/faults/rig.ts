@@ -88,6 +88,8 @@ export interface FaultRig {
   /** Runs the database says are queued or running. */
   activeRunIds(): Promise<string[]>;
   logs(): string;
+  /** kill -9 of every worker still running (between tests, so one test's failure stays its own). */
+  stopWorkers(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -111,6 +113,14 @@ export async function createFaultRig(
   const workers: WorkerProcess[] = [];
 
   const logs = () => workers.map((w, i) => `--- worker ${i}\n${w.log().slice(-3000)}`).join('\n');
+  const stopWorkers = async (): Promise<void> => {
+    await Promise.all(
+      workers.map(async (w) => {
+        if (w.proc.exitCode === null && w.proc.signalCode === null) w.killTree();
+        await w.exited;
+      }),
+    );
+  };
   const run = async (id: string) => (await getJson(`${api.url}/v1/runs/${id}`)).json as RunView;
 
   return {
@@ -200,13 +210,9 @@ export async function createFaultRig(
       return rows.map((r) => r.id);
     },
     logs,
+    stopWorkers,
     async close() {
-      await Promise.all(
-        workers.map(async (w) => {
-          if (w.proc.exitCode === null && w.proc.signalCode === null) w.killTree();
-          await w.exited;
-        }),
-      );
+      await stopWorkers();
       await api.close();
       await queue.close();
       await db.drop();

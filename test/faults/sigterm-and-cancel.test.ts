@@ -2,13 +2,16 @@
  * Fault cases 3 and 4: a worker told to stop (SIGTERM, as `docker compose stop` does) with a run
  * in each of its two device slots, and cancelling runs that are queued and running.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { postJson } from '../helpers/api.js';
 import { createFaultRig, faultRunBody, type FaultRig } from './rig.js';
 
 let rig: FaultRig;
 beforeAll(async () => {
   rig = await createFaultRig('sigterm_cancel');
+});
+afterEach(async () => {
+  await rig?.stopWorkers();
 });
 afterAll(async () => {
   await rig?.close();

@@ -2,7 +2,7 @@
  * Fault cases 1 and 2: a worker machine dies (kill -9 of the worker and its training child), and
  * only the worker's main process dies (its child must not train on as an orphan).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isAlive, waitFor } from '../helpers/worker-process.js';
 import {
   CHECKPOINT_EVERY,
@@ -16,6 +16,9 @@ import {
 let rig: FaultRig;
 beforeAll(async () => {
   rig = await createFaultRig('worker_killed');
+});
+afterEach(async () => {
+  await rig?.stopWorkers();
 });
 afterAll(async () => {
   await rig?.close();
@@ -51,7 +54,8 @@ describe('a worker dies mid-run', () => {
         `${resumed.resumedFromStep} after ${resumeMs} ms; steps lost ${stepsLost}; attempts ${done.attempts}`,
     );
     expect(resumed.resumedFromStep).toBe(checkpoint);
-    expect(stepsLost).toBeGreaterThan(0);
+    // 0 when the kill came right after a checkpoint.
+    expect(stepsLost).toBeGreaterThanOrEqual(0);
     expect(stepsLost).toBeLessThanOrEqual(CHECKPOINT_EVERY);
     await rig.expectCompleteMetrics(id, 3 * STEPS_PER_EPOCH);
     // Every checkpoint step once, none past the end.
