@@ -89,7 +89,7 @@ const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts']
     ...process.env,
     DATABASE_URL: url,
     QUEUE_PREFIX: prefix,
-    ARTIFACT_ROOT: artifacts,
+    SCRATCH_ROOT: artifacts,
     TRAIN_BACKEND: 'wasm',
     TRAIN_THREADS: String(threads),
     LOG_LEVEL: 'warn',

@@ -18,13 +18,16 @@ export interface ArtifactInfo {
   sha256: string;
 }
 
+/** A file's bytes in order: a Readable, an async generator, or chunks already in memory. */
+export type ArtifactBody = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
 export interface ArtifactStore {
   readonly kind: ArtifactStoreKind;
   /**
    * Stores `body` under `key`, replacing any file there. Readers see the old file or the new
    * one, never a partial one. Returns the size and SHA-256 computed while streaming.
    */
-  put(key: string, body: AsyncIterable<Uint8Array>): Promise<ArtifactInfo>;
+  put(key: string, body: ArtifactBody): Promise<ArtifactInfo>;
   /**
    * Streams the file. Throws {@link ArtifactNotFoundError} if there is none; the stream fails
    * with {@link ArtifactChecksumError} (after the last chunk) if the bytes read are not the

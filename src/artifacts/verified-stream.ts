@@ -31,7 +31,7 @@ export function verifiedStream(
 }
 
 /** Counts and hashes chunks as they pass; read `bytes` and `sha256()` once the source ends. */
-export function measure(source: AsyncIterable<Uint8Array>): {
+export function measure(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): {
   chunks: AsyncGenerator<Uint8Array>;
   bytes(): number;
   sha256(): string;
@@ -58,7 +58,7 @@ export function measure(source: AsyncIterable<Uint8Array>): {
  * fresh buffer: the postgres store's rows are then all the same size whatever the source's.
  */
 export async function* rechunk(
-  source: AsyncIterable<Uint8Array>,
+  source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   size: number,
 ): AsyncGenerator<Uint8Array<ArrayBuffer>> {
   let current = new Uint8Array(size);

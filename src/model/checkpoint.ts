@@ -328,6 +328,14 @@ export async function saveCheckpoint(
   });
 }
 
+/**
+ * Parses a checkpoint's manifest.json (for code that moves checkpoints around without loading
+ * them); throws {@link CheckpointError} naming `where` if it is not one.
+ */
+export function parseCheckpointManifest(where: string, text: string): CheckpointManifest {
+  return parseJson(where, CHECKPOINT_FILES.manifest, text, manifestSchema);
+}
+
 async function readManifest(dir: string): Promise<CheckpointManifest> {
   let text: string;
   try {

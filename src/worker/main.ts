@@ -5,11 +5,13 @@
  */
 import os from 'node:os';
 import { Worker } from 'bullmq';
+import { createArtifactStore } from '../artifacts/create-artifact-store.js';
 import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
+import { createCheckpointSync } from './checkpoint-sync.js';
 import { createTrainJobProcessor } from './process-train-job.js';
 import { createRunStore } from './run-store.js';
 import type { TrainingProcess } from './training-process.js';
@@ -23,7 +25,9 @@ const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger(config, 'worker').child({ workerId });
 const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
-const store = createRunStore(prisma);
+const artifacts = createArtifactStore(config, prisma);
+const store = createRunStore(prisma, artifacts);
+const checkpoints = createCheckpointSync({ artifacts, scratchRoot: config.SCRATCH_ROOT });
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 let stopping = false;
 
@@ -35,7 +39,15 @@ const registration = await registerWorker(prisma, logger, {
 
 const worker = new Worker(
   TRAINING_QUEUE,
-  createTrainJobProcessor({ store, config, logger, workerId, running, isStopping: () => stopping }),
+  createTrainJobProcessor({
+    store,
+    checkpoints,
+    config,
+    logger,
+    workerId,
+    running,
+    isStopping: () => stopping,
+  }),
   {
     connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
     prefix: config.QUEUE_PREFIX,
@@ -108,6 +120,7 @@ async function shutdown(signal: string): Promise<void> {
   clearInterval(cancelPoll);
   await registration.stop();
   await cancels.close();
+  await artifacts.close();
   await prisma.$disconnect();
   logger.info('stopped');
   process.exit(0);

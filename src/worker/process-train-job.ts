@@ -2,18 +2,20 @@
  * The BullMQ processor for training jobs: claims the run, trains it in a child process, and
  * turns the child's messages into Postgres writes (metrics, progress, checkpoints, status).
  */
-import path from 'node:path';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import { trainJobSchema, type TrainResult } from '../jobs.js';
 import type { Logger } from '../logger.js';
+import type { CheckpointSync } from './checkpoint-sync.js';
 import type { ChildMessage } from './ipc.js';
 import type { RunStore } from './run-store.js';
 import { startTrainingProcess, type TrainingProcess } from './training-process.js';
 
 export interface TrainJobDeps {
   store: RunStore;
-  config: Pick<Config, 'ARTIFACT_ROOT' | 'TRAIN_BACKEND' | 'TRAIN_THREADS' | 'METRICS_EVERY_STEPS'>;
+  /** Uploads the child's checkpoints to the artifact store; downloads the one to resume from. */
+  checkpoints: CheckpointSync;
+  config: Pick<Config, 'TRAIN_BACKEND' | 'TRAIN_THREADS' | 'METRICS_EVERY_STEPS'>;
   logger: Logger;
   workerId: string;
   /** Running children by run id, so shutdown can ask each to stop. */
@@ -51,7 +53,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
     const log = deps.logger.child({ runId, jobId: job.id });
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
-    const { store } = deps;
+    const { store, checkpoints } = deps;
 
     if (!(await store.markRunning(runId, deps.workerId, attempt))) {
       log.info('run is no longer queued (cancelled or finished); skipping the job');
@@ -85,7 +87,10 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           break;
         case 'checkpoint-rejected':
           log.warn({ location: message.location, reason: message.reason }, 'checkpoint not usable');
-          write('rejected checkpoint', () => store.deleteCheckpoint(runId, message.location));
+          write('rejected checkpoint', async () => {
+            const location = resume.locationOf(message.location);
+            if (location !== undefined) await store.deleteCheckpoint(runId, location);
+          });
           break;
         case 'fresh-start':
           log.warn('no usable checkpoint; training starts over');
@@ -120,8 +125,10 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           break;
         case 'checkpoint':
           log.info({ step: message.step, location: message.location }, 'checkpoint saved');
+          // Uploaded here, not in the child: training goes on while the bytes travel.
           write('checkpoint', async () => {
-            await store.recordCheckpoint(runId, message);
+            const location = await checkpoints.upload(runId, message);
+            await store.recordCheckpoint(runId, { ...message, location });
             const deleted = await store.applyRetention(
               runId,
               checkpointSpec ?? SHUTDOWN_ONLY_RETENTION,
@@ -134,16 +141,20 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       }
     };
 
-    const resumeFrom = await store.checkpointLocations(runId);
+    const resume = await checkpoints.fetchForResume(runId, await store.checkpointLocations(runId));
+    for (const { location, reason } of resume.unusable) {
+      log.warn({ location, reason }, 'checkpoint not usable');
+      await withRetries(() => store.deleteCheckpoint(runId, location));
+    }
     const child = startTrainingProcess(
       {
         type: 'start',
         job: parsed.data,
-        artifactDir: path.resolve(deps.config.ARTIFACT_ROOT, 'runs', runId),
+        artifactDir: checkpoints.writeDir(runId),
         backend: deps.config.TRAIN_BACKEND,
         ...(deps.config.TRAIN_THREADS !== undefined ? { threads: deps.config.TRAIN_THREADS } : {}),
         metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
-        resumeFrom,
+        resumeFrom: resume.dirs,
       },
       onMessage,
     );
@@ -156,6 +167,9 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       write('progress', () => store.updateProgress(runId, finalProgress));
     }
     await writes;
+    await checkpoints
+      .cleanup(runId)
+      .catch((error: unknown) => log.warn({ err: error }, 'could not remove scratch files'));
 
     switch (outcome.outcome) {
       case 'done':

@@ -3,6 +3,8 @@
  * unique on run+name+step, checkpoints on run+step) because BullMQ delivers at least once.
  */
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import { Prisma, type PrismaClient } from '../db/index.js';
 import type { CheckpointSpec, TrainResult } from '../jobs.js';
 import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
@@ -46,7 +48,16 @@ export function checkpointsToDelete<T extends { step: number; metrics: unknown }
   return byStep.filter((c) => !keep.has(c));
 }
 
-export function createRunStore(prisma: PrismaClient) {
+/**
+ * `artifacts` holds the checkpoints' bytes: whatever removes a Checkpoint row removes its files
+ * there too (retention, abandoned attempts, rejected checkpoints).
+ */
+export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactStore, 'delete'>) {
+  /** Rows written before the artifact store held absolute local paths; those are local files. */
+  const deleteFiles = async (location: string): Promise<void> => {
+    if (path.isAbsolute(location)) await rm(location, { recursive: true, force: true });
+    else await artifacts.delete(location);
+  };
   return {
     /**
      * Claims a queued (or re-delivered running) run for this worker. False when the run is gone
@@ -116,11 +127,11 @@ export function createRunStore(prisma: PrismaClient) {
       const doomed: typeof all = checkpointsToDelete(all, spec);
       if (doomed.length === 0) return [];
       await prisma.checkpoint.deleteMany({ where: { id: { in: doomed.map((c) => c.id) } } });
-      await Promise.all(doomed.map((c) => rm(c.location, { recursive: true, force: true })));
+      await Promise.all(doomed.map((c) => deleteFiles(c.location)));
       return doomed.map((c) => c.step).sort((a, b) => a - b);
     },
 
-    /** Checkpoint directories of the run, newest first (resume candidates). */
+    /** Checkpoint locations of the run in the artifact store, newest first (resume candidates). */
     async checkpointLocations(runId: string): Promise<string[]> {
       const rows = await prisma.checkpoint.findMany({
         where: { runId },
@@ -143,13 +154,13 @@ export function createRunStore(prisma: PrismaClient) {
         prisma.checkpoint.deleteMany({ where: { runId, step: { gt: step } } }),
         prisma.run.update({ where: { id: runId }, data: { resumedFromStep: step } }),
       ]);
-      await Promise.all(stale.map((c) => rm(c.location, { recursive: true, force: true })));
+      await Promise.all(stale.map((c) => deleteFiles(c.location)));
     },
 
     /** Forgets a checkpoint that cannot be used, row and files. */
     async deleteCheckpoint(runId: string, location: string): Promise<void> {
       await prisma.checkpoint.deleteMany({ where: { runId, location } });
-      await rm(location, { recursive: true, force: true });
+      await deleteFiles(location);
     },
 
     async markSucceeded(runId: string, result: TrainResult): Promise<void> {

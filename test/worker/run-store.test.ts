@@ -1,7 +1,5 @@
-import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { checkpointsToDelete, createRunStore, type RunStore } from '../../src/worker/run-store.js';
 import { createTestDatabase } from '../helpers/database.js';
 
@@ -11,7 +9,7 @@ let runId: string;
 
 beforeAll(async () => {
   db = await createTestDatabase('run_store');
-  store = createRunStore(db.prisma);
+  store = createRunStore(db.prisma, createPostgresArtifactStore(db.prisma));
 });
 afterAll(async () => {
   await db?.drop();
@@ -87,21 +85,25 @@ describe('run store', () => {
     });
   });
 
-  it('keeps the latest and the best checkpoints, deleting the rest with their files', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'gq-retention-'));
+  it('keeps the latest and the best checkpoints, deleting the rest with their bytes in the artifact store', async () => {
+    const artifacts = createPostgresArtifactStore(db.prisma);
     const accuracy = [0.5, 0.9, 0.6, 0.7, 0.65];
+    // 1.5 MiB per file: two chunk rows each, so the chunks are seen to go too.
+    const file = new Uint8Array(1536 * 1024).fill(7);
     for (const [i, acc] of accuracy.entries()) {
-      const location = path.join(dir, `step-${(i + 1) * 10}`);
-      await mkdir(location);
+      const location = `runs/${runId}/step-${(i + 1) * 10}`;
+      await artifacts.put(`${location}/weights.bin`, [file]);
+      await artifacts.put(`${location}/manifest.json`, [new TextEncoder().encode('{}')]);
       await store.recordCheckpoint(runId, {
         step: (i + 1) * 10,
         epoch: i,
         location,
-        bytes: 1,
+        bytes: file.byteLength,
         sha256: 'x',
         metrics: { 'val/accuracy': acc },
       });
     }
+    expect(await db.prisma.artifactChunk.count()).toBe(5 * 3);
     const deleted = await store.applyRetention(runId, {
       keepLatest: 2,
       keepBest: 1,
@@ -113,8 +115,16 @@ describe('run store', () => {
       orderBy: { step: 'asc' },
     });
     expect(kept.map((c) => c.step)).toEqual([20, 40, 50]);
-    expect((await readdir(dir)).sort()).toEqual(['step-20', 'step-40', 'step-50']);
-    await rm(dir, { recursive: true, force: true });
+    const files = (await artifacts.list(`runs/${runId}`)).map((a) => a.key);
+    expect(files).toEqual(
+      [20, 40, 50].flatMap((step) => [
+        `runs/${runId}/step-${step}/manifest.json`,
+        `runs/${runId}/step-${step}/weights.bin`,
+      ]),
+    );
+    expect(await db.prisma.artifact.count()).toBe(3 * 2);
+    expect(await db.prisma.artifactChunk.count()).toBe(3 * 3);
+    await artifacts.delete('runs');
   });
 
   it('on resume from step s, deletes the metric points from s on and records resumedFromStep', async () => {

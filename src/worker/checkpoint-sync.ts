@@ -1,0 +1,150 @@
+/**
+ * Moves checkpoints between this host's scratch disk and the shared artifact store, in the
+ * worker's parent process (the training child only ever sees local directories):
+ * - after the child reports a checkpoint written under {@link CheckpointSync.writeDir}, upload
+ *   its files (manifest.json last, so a checkpoint whose manifest is in the store is complete)
+ *   and drop the local copy;
+ * - before a job starts, download the newest checkpoint that arrives intact into a scratch
+ *   directory for the child to resume from.
+ *
+ * A checkpoint's location in the store (and in its Checkpoint row) is `runs/<runId>/step-<n>`.
+ */
+import { readFile, rm } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
+import path from 'node:path';
+import {
+  ArtifactChecksumError,
+  ArtifactNotFoundError,
+  type ArtifactStore,
+} from '../artifacts/artifact-store.js';
+import { CHECKPOINT_FILES, CheckpointError, parseCheckpointManifest } from '../model/checkpoint.js';
+import { publishDirectory, writeFileSynced } from '../model/checkpoint-files.js';
+import type { CheckpointSaved } from './ipc.js';
+
+export interface CheckpointSyncOptions {
+  artifacts: ArtifactStore;
+  /** This host's own directory (`SCRATCH_ROOT`). */
+  scratchRoot: string;
+}
+
+/** What the parent hands the child to resume from, and how to name it back in the store. */
+export interface ResumeCheckpoints {
+  /** Local checkpoint directories, newest first (the child's `resumeFrom`). */
+  dirs: string[];
+  /** The store location a local directory was downloaded from. */
+  locationOf(dir: string): string | undefined;
+  /** Locations that could not be downloaded intact (missing or corrupt files), with why. */
+  unusable: Array<{ location: string; reason: string }>;
+}
+
+export function checkpointLocation(runId: string, step: number): string {
+  return `runs/${runId}/step-${step}`;
+}
+
+function unusableReason(error: unknown): string | undefined {
+  if (
+    error instanceof CheckpointError ||
+    error instanceof ArtifactNotFoundError ||
+    error instanceof ArtifactChecksumError
+  ) {
+    return error.message;
+  }
+  return undefined;
+}
+
+async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
+  const parts: Uint8Array[] = [];
+  for await (const part of stream) parts.push(part);
+  return Buffer.concat(parts);
+}
+
+export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncOptions) {
+  const root = path.resolve(scratchRoot);
+  const writeDir = (runId: string) => path.join(root, 'runs', runId);
+  const resumeDir = (runId: string) => path.join(root, 'resume', runId);
+
+  /** Downloads one checkpoint into `dir` (which appears complete or not at all). */
+  async function download(location: string, dir: string): Promise<void> {
+    const manifestBytes = await readAll(
+      await artifacts.get(`${location}/${CHECKPOINT_FILES.manifest}`),
+    );
+    const manifest = parseCheckpointManifest(location, manifestBytes.toString('utf8'));
+    await publishDirectory(dir, async (tmp) => {
+      for (const file of manifest.files) {
+        const got = await writeFileSynced(
+          path.join(tmp, file.path),
+          await artifacts.get(`${location}/${file.path}`),
+        );
+        if (got.sha256 !== file.sha256 || got.bytes !== file.bytes) {
+          throw new CheckpointError(
+            `checkpoint ${location}: ${file.path} does not match its manifest`,
+          );
+        }
+      }
+      await writeFileSynced(path.join(tmp, CHECKPOINT_FILES.manifest), [manifestBytes]);
+    });
+  }
+
+  return {
+    /** Where this host's training child writes the run's checkpoints before upload. */
+    writeDir,
+
+    /**
+     * Uploads a checkpoint the child has written and fsynced, checking each file arrives with
+     * the SHA-256 its manifest records, then removes the local copy. Returns its location.
+     */
+    async upload(runId: string, saved: CheckpointSaved): Promise<string> {
+      const location = checkpointLocation(runId, saved.step);
+      const manifestFile = path.join(saved.location, CHECKPOINT_FILES.manifest);
+      const manifestBytes = await readFile(manifestFile);
+      const manifest = parseCheckpointManifest(saved.location, manifestBytes.toString('utf8'));
+      for (const file of manifest.files) {
+        const stored = await artifacts.put(
+          `${location}/${file.path}`,
+          createReadStream(path.join(saved.location, file.path)),
+        );
+        if (stored.sha256 !== file.sha256 || stored.bytes !== file.bytes) {
+          throw new CheckpointError(
+            `checkpoint ${saved.location}: ${file.path} changed on disk before it was uploaded`,
+          );
+        }
+      }
+      await artifacts.put(`${location}/${CHECKPOINT_FILES.manifest}`, [manifestBytes]);
+      await rm(saved.location, { recursive: true, force: true });
+      return location;
+    },
+
+    /**
+     * Downloads the newest of `locations` (newest first) that arrives intact. Locations whose
+     * files are missing or fail their checksums are reported in `unusable` (the caller forgets
+     * them); other errors (the store is unreachable) are thrown, so the job is retried.
+     */
+    async fetchForResume(runId: string, locations: string[]): Promise<ResumeCheckpoints> {
+      const base = resumeDir(runId);
+      await rm(base, { recursive: true, force: true });
+      const unusable: ResumeCheckpoints['unusable'] = [];
+      const fetched = new Map<string, string>();
+      for (const location of locations) {
+        const dir = path.join(base, path.basename(location));
+        try {
+          await download(location, dir);
+          fetched.set(dir, location);
+          break;
+        } catch (error) {
+          const reason = unusableReason(error);
+          if (reason === undefined) throw error;
+          unusable.push({ location, reason });
+        }
+      }
+      return { dirs: [...fetched.keys()], locationOf: (dir) => fetched.get(dir), unusable };
+    },
+
+    /** Removes this host's scratch files of the run (after the job, uploads done). */
+    async cleanup(runId: string): Promise<void> {
+      await rm(writeDir(runId), { recursive: true, force: true });
+      await rm(resumeDir(runId), { recursive: true, force: true });
+    },
+  };
+}
+
+export type CheckpointSync = ReturnType<typeof createCheckpointSync>;
