@@ -12,13 +12,10 @@
 import { readFile, rm } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import {
-  ArtifactChecksumError,
-  ArtifactNotFoundError,
-  type ArtifactStore,
-} from '../artifacts/artifact-store.js';
-import { CHECKPOINT_FILES, CheckpointError, parseCheckpointManifest } from '../model/checkpoint.js';
-import { publishDirectory, writeFileSynced } from '../model/checkpoint-files.js';
+import type { ArtifactStore } from '../artifacts/artifact-store.js';
+import { downloadCheckpoint, isUnusableCheckpoint } from '../artifacts/checkpoint-download.js';
+import { CheckpointError } from '../model/checkpoint-files.js';
+import { CHECKPOINT_FILES, parseCheckpointManifest } from '../model/checkpoint-manifest.js';
 import type { CheckpointSaved } from './ipc.js';
 
 export interface CheckpointSyncOptions {
@@ -41,49 +38,10 @@ export function checkpointLocation(runId: string, step: number): string {
   return `runs/${runId}/step-${step}`;
 }
 
-function unusableReason(error: unknown): string | undefined {
-  if (
-    error instanceof CheckpointError ||
-    error instanceof ArtifactNotFoundError ||
-    error instanceof ArtifactChecksumError
-  ) {
-    return error.message;
-  }
-  return undefined;
-}
-
-async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
-  const parts: Uint8Array[] = [];
-  for await (const part of stream) parts.push(part);
-  return Buffer.concat(parts);
-}
-
 export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncOptions) {
   const root = path.resolve(scratchRoot);
   const writeDir = (runId: string) => path.join(root, 'runs', runId);
   const resumeDir = (runId: string) => path.join(root, 'resume', runId);
-
-  /** Downloads one checkpoint into `dir` (which appears complete or not at all). */
-  async function download(location: string, dir: string): Promise<void> {
-    const manifestBytes = await readAll(
-      await artifacts.get(`${location}/${CHECKPOINT_FILES.manifest}`),
-    );
-    const manifest = parseCheckpointManifest(location, manifestBytes.toString('utf8'));
-    await publishDirectory(dir, async (tmp) => {
-      for (const file of manifest.files) {
-        const got = await writeFileSynced(
-          path.join(tmp, file.path),
-          await artifacts.get(`${location}/${file.path}`),
-        );
-        if (got.sha256 !== file.sha256 || got.bytes !== file.bytes) {
-          throw new CheckpointError(
-            `checkpoint ${location}: ${file.path} does not match its manifest`,
-          );
-        }
-      }
-      await writeFileSynced(path.join(tmp, CHECKPOINT_FILES.manifest), [manifestBytes]);
-    });
-  }
 
   return {
     /** Where this host's training child writes the run's checkpoints before upload. */
@@ -127,13 +85,12 @@ export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncO
       for (const location of locations) {
         const dir = path.join(base, path.basename(location));
         try {
-          await download(location, dir);
+          await downloadCheckpoint(artifacts, location, dir);
           fetched.set(dir, location);
           break;
         } catch (error) {
-          const reason = unusableReason(error);
-          if (reason === undefined) throw error;
-          unusable.push({ location, reason });
+          if (!isUnusableCheckpoint(error)) throw error;
+          unusable.push({ location, reason: error.message });
         }
       }
       return { dirs: [...fetched.keys()], locationOf: (dir) => fetched.get(dir), unusable };
