@@ -25,6 +25,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { Queue } from 'bullmq';
 import { pino } from 'pino';
 import { createApp } from '../src/api/app.js';
+import { createRunModelsService } from '../src/api/models/run-models.service.js';
+import { createPostgresArtifactStore } from '../src/artifacts/postgres-artifact-store.js';
 import { createCancelRequests } from '../src/cancel-requests.js';
 import { loadConfig } from '../src/config.js';
 import { SyntheticDataset } from '../src/data/synthetic-dataset.js';
@@ -78,10 +80,21 @@ await migrateDatabase(url);
 const prisma = createPrismaClient(url);
 const queue = new Queue(TRAINING_QUEUE, { connection: { url: config.REDIS_URL }, prefix });
 const cancels = createCancelRequests(config.REDIS_URL, prefix);
-const server = createApp({ prisma, queue, cancels, logger: pino({ level: 'silent' }) }).listen(
-  0,
-  '127.0.0.1',
-);
+const logger = pino({ level: 'silent' });
+const models = createRunModelsService({
+  prisma,
+  artifacts: createPostgresArtifactStore(prisma),
+  config: { ...config, SCRATCH_ROOT: artifacts },
+  logger,
+});
+const server = createApp({
+  prisma,
+  queue,
+  cancels,
+  logger,
+  models,
+  maxImageBytes: config.PREDICT_MAX_BYTES,
+}).listen(0, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {

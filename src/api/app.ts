@@ -9,6 +9,8 @@ import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { createHealthRouter } from './health/health.router.js';
+import { createModelsRouter } from './models/models.router.js';
+import type { RunModelsService } from './models/run-models.service.js';
 import { createQueuesRouter } from './queues/queues.router.js';
 import { createRunsRouter } from './runs/runs.router.js';
 import { createRunsService } from './runs/runs.service.js';
@@ -20,6 +22,10 @@ export interface AppDeps {
   /** The training queue. */
   queue: Queue;
   logger: Logger;
+  /** Trained models: export and prediction (TensorFlow.js loads on first use). */
+  models: RunModelsService;
+  /** Largest image body `POST /v1/runs/:id/predict` accepts (PREDICT_MAX_BYTES). */
+  maxImageBytes: number;
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -28,6 +34,7 @@ export function createApp(deps: AppDeps): Express {
   app.use(express.json({ limit: '1mb' }));
   app.use(createHealthRouter(deps));
   app.use('/v1/runs', createRunsRouter(createRunsService(deps)));
+  app.use('/v1/runs', createModelsRouter(deps.models, deps.maxImageBytes));
   app.use('/v1/queues', createQueuesRouter(deps));
   app.use(notFoundHandler);
   app.use(errorHandler(deps.logger));

@@ -1,11 +1,13 @@
 /** API process: `npm run start:api`. */
 import { Queue } from 'bullmq';
+import { createArtifactStore } from '../artifacts/create-artifact-store.js';
 import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
+import { createRunModelsService } from './models/run-models.service.js';
 
 const config = loadConfig();
 const logger = createLogger(config, 'api');
@@ -19,7 +21,17 @@ const queue = new Queue(TRAINING_QUEUE, {
 queue.on('error', (error) => logger.error({ err: error }, 'queue connection error'));
 await queue.waitUntilReady();
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
-const server = createApp({ prisma, queue, cancels, logger }).listen(config.PORT, () => {
+const artifacts = createArtifactStore(config, prisma);
+const models = createRunModelsService({ prisma, artifacts, config, logger });
+const app = createApp({
+  prisma,
+  queue,
+  cancels,
+  logger,
+  models,
+  maxImageBytes: config.PREDICT_MAX_BYTES,
+});
+const server = app.listen(config.PORT, () => {
   logger.info({ port: config.PORT }, 'API listening');
 });
 
@@ -27,7 +39,13 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
   // Finish in-flight requests before closing what they use.
   await new Promise((resolve) => server.close(resolve));
-  await Promise.allSettled([queue.close(), cancels.close(), prisma.$disconnect()]);
+  models.close();
+  await Promise.allSettled([
+    queue.close(),
+    cancels.close(),
+    artifacts.close(),
+    prisma.$disconnect(),
+  ]);
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

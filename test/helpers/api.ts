@@ -1,19 +1,51 @@
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
 import type { Queue } from 'bullmq';
 import { createApp } from '../../src/api/app.js';
+import { createRunModelsService } from '../../src/api/models/run-models.service.js';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { createCancelRequests } from '../../src/cancel-requests.js';
 import { REDIS_URL } from './queue.js';
 import type { PrismaClient } from '../../src/db/index.js';
 
-/** The real app on an ephemeral port, with a silent logger. */
+export interface TestApiOptions {
+  /** Largest predict body. @defaultValue 10 MiB */
+  maxImageBytes?: number;
+  /** Where model downloads go. @defaultValue the OS temporary directory */
+  scratchRoot?: string;
+  /** @defaultValue 512 MiB */
+  modelCacheBytes?: number;
+}
+
+/** The real app on an ephemeral port, with a silent logger and the postgres artifact store. */
 export async function startApi(
   prisma: PrismaClient,
   queue: Queue,
+  options: TestApiOptions = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
   const cancels = createCancelRequests(REDIS_URL, queue.opts.prefix ?? 'bull');
-  const app = createApp({ prisma, queue, cancels, logger: pino({ level: 'silent' }) });
+  const logger = pino({ level: 'silent' });
+  const models = createRunModelsService({
+    prisma,
+    artifacts: createPostgresArtifactStore(prisma),
+    config: {
+      MODEL_CACHE_BYTES: options.modelCacheBytes ?? 512 * 1024 * 1024,
+      SCRATCH_ROOT: options.scratchRoot ?? os.tmpdir(),
+      TRAIN_BACKEND: 'wasm',
+      TRAIN_THREADS: 1,
+    },
+    logger,
+  });
+  const app = createApp({
+    prisma,
+    queue,
+    cancels,
+    logger,
+    models,
+    maxImageBytes: options.maxImageBytes ?? 10 * 1024 * 1024,
+  });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
   });
@@ -23,6 +55,7 @@ export async function startApi(
     close: async () => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await cancels.close();
+      models.close();
     },
   };
 }
