@@ -133,7 +133,9 @@ try {
       try {
         await migrateDatabase(url);
         const prisma = createPrismaClient(url);
-        results.postgres = await measureStore(createPostgresArtifactStore(prisma), name);
+        const store = createPostgresArtifactStore(url);
+        results.postgres = await measureStore(store, name);
+        await store.close();
         await prisma.$disconnect();
       } finally {
         await dropDatabase(config.DATABASE_URL, dbName);

@@ -83,7 +83,7 @@ const cancels = createCancelRequests(config.REDIS_URL, prefix);
 const logger = pino({ level: 'silent' });
 const models = createRunModelsService({
   prisma,
-  artifacts: createPostgresArtifactStore(prisma),
+  artifacts: createPostgresArtifactStore(url),
   config: { ...config, SCRATCH_ROOT: artifacts },
   logger,
 });

@@ -21,7 +21,7 @@ const queue = new Queue(TRAINING_QUEUE, {
 queue.on('error', (error) => logger.error({ err: error }, 'queue connection error'));
 await queue.waitUntilReady();
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
-const artifacts = createArtifactStore(config, prisma);
+const artifacts = createArtifactStore(config);
 const models = createRunModelsService({ prisma, artifacts, config, logger });
 const app = createApp({
   prisma,

@@ -1,6 +1,5 @@
 /** Picks the artifact store the configuration names (`ARTIFACT_STORE`). */
 import type { Config } from '../config.js';
-import type { PrismaClient } from '../db/index.js';
 import type { ArtifactStore } from './artifact-store.js';
 import { createFsArtifactStore } from './fs-artifact-store.js';
 import { createPostgresArtifactStore } from './postgres-artifact-store.js';
@@ -8,6 +7,7 @@ import { createS3ArtifactStore } from './s3-artifact-store.js';
 
 export type ArtifactStoreConfig = Pick<
   Config,
+  | 'DATABASE_URL'
   | 'ARTIFACT_STORE'
   | 'ARTIFACT_ROOT'
   | 'S3_BUCKET'
@@ -19,14 +19,11 @@ export type ArtifactStoreConfig = Pick<
   | 'S3_SECRET_ACCESS_KEY'
 >;
 
-/** The configured store; `postgres` keeps files in the database `prisma` talks to. */
-export function createArtifactStore(
-  config: ArtifactStoreConfig,
-  prisma: PrismaClient,
-): ArtifactStore {
+/** The configured store; `postgres` keeps files in the database of DATABASE_URL. */
+export function createArtifactStore(config: ArtifactStoreConfig): ArtifactStore {
   switch (config.ARTIFACT_STORE) {
     case 'postgres':
-      return createPostgresArtifactStore(prisma);
+      return createPostgresArtifactStore(config.DATABASE_URL);
     case 'fs':
       return createFsArtifactStore(config.ARTIFACT_ROOT);
     case 's3': {

@@ -30,7 +30,7 @@ beforeAll(async () => {
   db = await createTestDatabase('models');
   queue = await createTestQueue('models');
   root = await mkdtemp(path.join(os.tmpdir(), 'gq-models-'));
-  api = await startApi(db.prisma, queue.queue, {
+  api = await startApi(db, queue.queue, {
     maxImageBytes: MAX_IMAGE_BYTES,
     scratchRoot: root,
   });

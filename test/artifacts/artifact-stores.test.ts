@@ -81,7 +81,7 @@ interface Backend {
 const backends: Backend[] = [
   {
     name: 'postgres',
-    make: () => createPostgresArtifactStore(db.prisma),
+    make: () => createPostgresArtifactStore(db.url),
     async corrupt(key) {
       await db.prisma.$executeRaw`
         UPDATE "ArtifactChunk" SET data = set_byte(data, 10, (get_byte(data, 10) + 1) % 256)
@@ -185,7 +185,7 @@ describe.each(backends)('the $name artifact store', (backend) => {
 
 describe('the postgres artifact store', () => {
   it('stores a file as 1 MiB chunk rows, and a failed upload leaves the old file and no rows behind', async () => {
-    const store = createPostgresArtifactStore(db.prisma);
+    const store = createPostgresArtifactStore(db.url);
     const key = 'runs/r4/step-1/weights.bin';
     await store.put(key, pieces(pattern(3_500_000)));
     const chunks = await db.prisma.$queryRaw<Array<{ n: bigint; largest: number }>>`
@@ -201,6 +201,7 @@ describe('the postgres artifact store', () => {
     await expect(store.put(key, failing())).rejects.toThrow('disk read failed');
     expect((await readAll(store, key)).equals(pattern(3_500_000))).toBe(true);
     expect(await db.prisma.artifact.count({ where: { key: null } })).toBe(0);
+    await store.close();
   });
 });
 

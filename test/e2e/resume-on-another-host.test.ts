@@ -26,7 +26,7 @@ const logs = new Map<string, string>();
 beforeAll(async () => {
   db = await createTestDatabase('two_hosts');
   queue = await createTestQueue('two-hosts');
-  api = await startApi(db.prisma, queue.queue);
+  api = await startApi(db, queue.queue);
   root = await mkdtemp(path.join(os.tmpdir(), 'gq-two-hosts-'));
 });
 
@@ -157,7 +157,9 @@ describe('a run resumes on another host', () => {
     // The finished run's checkpoints are in the store; neither disk keeps a copy.
     const checkpoints = (await getJson(`${api.url}/v1/runs/${id}/checkpoints`)).json.items;
     expect(checkpoints.map((c: { step: number }) => c.step)).toEqual([100, 108]);
-    const files = await createPostgresArtifactStore(db.prisma).list(`runs/${id}/step-108`);
+    const artifacts = createPostgresArtifactStore(db.url);
+    const files = await artifacts.list(`runs/${id}/step-108`);
+    await artifacts.close();
     expect(files.map((f) => f.key.split('/').at(-1))).toEqual([
       'manifest.json',
       'optimizer.bin',

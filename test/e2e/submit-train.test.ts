@@ -23,7 +23,7 @@ let workerLog = '';
 beforeAll(async () => {
   db = await createTestDatabase('e2e');
   queue = await createTestQueue('e2e');
-  api = await startApi(db.prisma, queue.queue);
+  api = await startApi(db, queue.queue);
   artifacts = await mkdtemp(path.join(os.tmpdir(), 'gq-e2e-'));
   worker = startWorker();
 });
@@ -164,7 +164,9 @@ describe('submit → queue → worker → Postgres', () => {
     // Every 10 steps and at the end (42); retention keeps the latest two.
     expect(checkpoints.map((c: { step: number }) => c.step)).toEqual([40, 42]);
     // The bytes live in the artifact store (Postgres by default), not on the worker's disk.
-    const stored = await createPostgresArtifactStore(db.prisma).list(`runs/${id}`);
+    const store = createPostgresArtifactStore(db.url);
+    const stored = await store.list(`runs/${id}`);
+    await store.close();
     const steps = new Set(stored.map((a) => a.key.split('/')[2]));
     expect([...steps].sort()).toEqual(['step-40', 'step-42']);
     expect(stored.filter((a) => a.key.endsWith('/manifest.json'))).toHaveLength(2);

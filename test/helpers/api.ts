@@ -19,17 +19,19 @@ export interface TestApiOptions {
   modelCacheBytes?: number;
 }
 
-/** The real app on an ephemeral port, with a silent logger and the postgres artifact store. */
+/** The real app on `db` at an ephemeral port, with a silent logger and the postgres artifact store. */
 export async function startApi(
-  prisma: PrismaClient,
+  db: { prisma: PrismaClient; url: string },
   queue: Queue,
   options: TestApiOptions = {},
 ): Promise<{ url: string; close(): Promise<void> }> {
+  const { prisma } = db;
+  const artifacts = createPostgresArtifactStore(db.url);
   const cancels = createCancelRequests(REDIS_URL, queue.opts.prefix ?? 'bull');
   const logger = pino({ level: 'silent' });
   const models = createRunModelsService({
     prisma,
-    artifacts: createPostgresArtifactStore(prisma),
+    artifacts,
     config: {
       MODEL_CACHE_BYTES: options.modelCacheBytes ?? 512 * 1024 * 1024,
       SCRATCH_ROOT: options.scratchRoot ?? os.tmpdir(),
@@ -56,6 +58,7 @@ export async function startApi(
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await cancels.close();
       models.close();
+      await artifacts.close();
     },
   };
 }

@@ -66,7 +66,7 @@ async function writeCheckpoint(dir: string, step: number) {
 }
 
 describe.each([
-  { name: 'postgres', make: (): ArtifactStore => createPostgresArtifactStore(db.prisma) },
+  { name: 'postgres', make: (): ArtifactStore => createPostgresArtifactStore(db.url) },
   { name: 'fs', make: (): ArtifactStore => createFsArtifactStore(path.join(root, 'shared')) },
 ])('checkpoints through the $name store', ({ name, make }) => {
   it('upload on host A, download on host B: the checkpoint loads into a fresh model with identical weights', async () => {
@@ -97,12 +97,13 @@ describe.each([
     }
     await hostB.cleanup(RUN_ID);
     await artifacts.delete(`runs/${RUN_ID}`);
+    await artifacts.close();
   });
 });
 
 describe('resume from the postgres store', () => {
   it('refuses a checkpoint with a corrupt chunk (reported unusable, nothing left on disk) and falls back to the older one', async () => {
-    const artifacts = createPostgresArtifactStore(db.prisma);
+    const artifacts = createPostgresArtifactStore(db.url);
     const host = createCheckpointSync({ artifacts, scratchRoot: path.join(root, 'corrupt') });
     for (const step of [4, 8]) {
       const { saved } = await writeCheckpoint(
@@ -128,5 +129,6 @@ describe('resume from the postgres store', () => {
     expect(await readdir(path.dirname(resume.dirs[0] as string))).toEqual(['step-4']);
     await host.cleanup(RUN_ID);
     await artifacts.delete(`runs/${RUN_ID}`);
+    await artifacts.close();
   });
 });

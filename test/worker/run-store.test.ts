@@ -1,17 +1,21 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ArtifactStore } from '../../src/artifacts/artifact-store.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { checkpointsToDelete, createRunStore, type RunStore } from '../../src/worker/run-store.js';
 import { createTestDatabase } from '../helpers/database.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let store: RunStore;
+let artifactStore: ArtifactStore;
 let runId: string;
 
 beforeAll(async () => {
   db = await createTestDatabase('run_store');
-  store = createRunStore(db.prisma, createPostgresArtifactStore(db.prisma));
+  artifactStore = createPostgresArtifactStore(db.url);
+  store = createRunStore(db.prisma, artifactStore);
 });
 afterAll(async () => {
+  await artifactStore?.close();
   await db?.drop();
 });
 beforeEach(async () => {
@@ -86,7 +90,7 @@ describe('run store', () => {
   });
 
   it('keeps the latest and the best checkpoints, deleting the rest with their bytes in the artifact store', async () => {
-    const artifacts = createPostgresArtifactStore(db.prisma);
+    const artifacts = artifactStore;
     const accuracy = [0.5, 0.9, 0.6, 0.7, 0.65];
     // 1.5 MiB per file: two chunk rows each, so the chunks are seen to go too.
     const file = new Uint8Array(1536 * 1024).fill(7);
