@@ -36,7 +36,10 @@ async function withRetries<T>(op: () => Promise<T>): Promise<T> {
   }
 }
 
-/** Runs without a checkpoint spec still get one at graceful shutdown; only the newest is kept. */
+/**
+ * Runs without a checkpoint spec still get one at graceful shutdown and at the end (the model
+ * users export); only the newest is kept.
+ */
 const SHUTDOWN_ONLY_RETENTION = { keepLatest: 1, keepBest: 0, metric: 'val/accuracy' };
 
 /** Progress is written to Redis and Postgres at most this often. */

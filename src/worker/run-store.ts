@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import { Prisma, type PrismaClient } from '../db/index.js';
-import type { CheckpointSpec, TrainResult } from '../jobs.js';
+import { metricIsBetter as better, type CheckpointSpec, type TrainResult } from '../jobs.js';
 import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
 
 export interface RunProgress {
@@ -20,11 +20,6 @@ export interface RunError {
   message: string;
   attempt: number;
   unrecoverable: boolean;
-}
-
-/** Lower is better for losses, higher for everything else (accuracy, top-5). */
-function better(metric: string, a: number, b: number): boolean {
-  return metric.endsWith('loss') ? a < b : a > b;
 }
 
 /** Checkpoints to delete under `keepLatest` + `keepBest` (by `metric`) retention. */

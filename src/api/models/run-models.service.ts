@@ -6,9 +6,10 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
+import { isUnusableCheckpoint } from '../../artifacts/checkpoint-download.js';
 import type { Config } from '../../config.js';
 import type { PrismaClient } from '../../db/index.js';
-import { trainRunSpecSchema, type TrainRunSpec } from '../../jobs.js';
+import { metricIsBetter, trainRunSpecSchema, type TrainRunSpec } from '../../jobs.js';
 import type { Logger } from '../../logger.js';
 import { HttpError, NotFoundError } from '../errors.js';
 import { imagePixels } from './image-input.js';
@@ -25,11 +26,6 @@ export interface RunModelsDeps {
 
 /** Classes a prediction reports. */
 const TOP_K = 5;
-
-/** Lower is better for losses, higher for everything else (as retention scores them). */
-function better(metric: string, a: number, b: number): boolean {
-  return metric.endsWith('loss') ? a < b : a > b;
-}
 
 export function createRunModelsService(deps: RunModelsDeps) {
   const { prisma } = deps;
@@ -63,7 +59,7 @@ export function createRunModelsService(deps: RunModelsDeps) {
       for (const row of rows) {
         const score = (row.metrics as Record<string, number> | null)?.[metric];
         if (typeof score !== 'number') continue;
-        if (bestScore === undefined || better(metric, score, bestScore)) {
+        if (bestScore === undefined || metricIsBetter(metric, score, bestScore)) {
           bestScore = score;
           checkpoint = row;
         }
@@ -76,30 +72,37 @@ export function createRunModelsService(deps: RunModelsDeps) {
     return { spec, checkpoint };
   }
 
-  function withModel<T>(
+  /** Runs `use` with the cached (or freshly loaded) main-head model of `resolved`. */
+  async function withModel<T>(
     runId: string,
-    selector: CheckpointSelector,
+    resolved: Awaited<ReturnType<typeof resolve>>,
     use: (model: RunModel, e: typeof import('./run-model.js')) => Promise<T> | T,
-  ) {
-    return resolve(runId, selector).then(async ({ spec, checkpoint }) => {
-      const e = await loadEngine();
-      const result = await cache.use(
-        checkpoint.id,
-        () => {
-          deps.logger.info({ runId, step: checkpoint.step }, 'loading model into the cache');
-          return e.loadRunModel({
-            artifacts: deps.artifacts,
-            scratchRoot: path.resolve(deps.config.SCRATCH_ROOT),
-            runId,
-            spec,
-            location: checkpoint.location,
-            step: checkpoint.step,
-          });
-        },
-        (model) => use(model, e),
-      );
-      return { result, spec, checkpoint };
-    });
+  ): Promise<T> {
+    const { spec, checkpoint } = resolved;
+    const e = await loadEngine();
+    const loadModel = async () => {
+      try {
+        return await e.loadRunModel({
+          artifacts: deps.artifacts,
+          scratchRoot: path.resolve(deps.config.SCRATCH_ROOT),
+          runId,
+          spec,
+          location: checkpoint.location,
+          step: checkpoint.step,
+        });
+      } catch (error) {
+        if (!isUnusableCheckpoint(error)) throw error;
+        throw new HttpError(409, 'Checkpoint unusable', error.message);
+      }
+    };
+    return cache.use(
+      checkpoint.id,
+      () => {
+        deps.logger.info({ runId, step: checkpoint.step }, 'loading model into the cache');
+        return loadModel();
+      },
+      (model) => use(model, e),
+    );
   }
 
   return {
@@ -108,7 +111,8 @@ export function createRunModelsService(deps: RunModelsDeps) {
       runId: string,
       selector: CheckpointSelector,
     ): Promise<{ fileName: string; archive: Readable }> {
-      const { result, checkpoint } = await withModel(runId, selector, async (model, e) => {
+      const resolved = await resolve(runId, selector);
+      const archive = await withModel(runId, resolved, async (model, e) => {
         try {
           return await e.exportArchive(model);
         } catch (error) {
@@ -118,7 +122,8 @@ export function createRunModelsService(deps: RunModelsDeps) {
           throw error;
         }
       });
-      return { fileName: `googlenet-${runId}-step-${checkpoint.step}.tar`, archive: result };
+      const fileName = `googlenet-${runId}-step-${resolved.checkpoint.step}.tar`;
+      return { fileName, archive };
     },
 
     /** Top-5 classes of one image, from the run's best checkpoint (else its latest). */
@@ -130,16 +135,14 @@ export function createRunModelsService(deps: RunModelsDeps) {
       checkpoint: { id: string; step: number };
       predictions: Prediction[];
     }> {
-      const { spec } = await resolve(runId, 'best');
-      const pixels = await imagePixels(image, spec.model.inputSize, spec.model.channels);
-      const { result, checkpoint } = await withModel(runId, 'best', (model, e) =>
+      const resolved = await resolve(runId, 'best');
+      const { model: m } = resolved.spec;
+      const pixels = await imagePixels(image, m.inputSize, m.channels);
+      const predictions = await withModel(runId, resolved, (model, e) =>
         e.predictTopK(model, pixels, TOP_K),
       );
-      return {
-        runId,
-        checkpoint: { id: checkpoint.id, step: checkpoint.step },
-        predictions: result,
-      };
+      const { id, step } = resolved.checkpoint;
+      return { runId, checkpoint: { id, step }, predictions };
     },
 
     /** Frees every cached model. */
