@@ -161,6 +161,18 @@ describe('model export and prediction', () => {
     expect([...probabilities].sort((a, b) => b - a)).toEqual(probabilities);
     expect(probabilities.reduce((a: number, b: number) => a + b, 0)).toBeCloseTo(1, 4);
     expect(new Set(json.predictions.map((p: { label: string }) => p.label)).size).toBe(4);
+    // JPEG and WebP (alpha and all) are read too.
+    const raw = { raw: { width: 32, height: 32, channels: 3 as const } };
+    const jpeg = await sharp(imageBytes(5), raw).jpeg().toBuffer();
+    const webp = await sharp(imageBytes(5), raw).ensureAlpha().webp().toBuffer();
+    for (const [body, type] of [
+      [jpeg, 'image/jpeg'],
+      [webp, 'image/webp'],
+    ] as const) {
+      const other = await postImage(body, type);
+      expect(other.status, type).toBe(200);
+      expect(other.json.predictions, type).toHaveLength(4);
+    }
   });
 
   it('exports a chosen step, with labels and input normalisation in model.json', async () => {
