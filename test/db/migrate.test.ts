@@ -60,6 +60,8 @@ describe('migrateDatabase', () => {
           SELECT table_name FROM information_schema.tables
           WHERE table_schema = 'public' ORDER BY table_name`;
         expect(tables.map((t) => t.table_name)).toEqual([
+          'Artifact',
+          'ArtifactChunk',
           'Checkpoint',
           'MetricPoint',
           'Run',
