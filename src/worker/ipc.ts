@@ -19,7 +19,10 @@ export interface StartMessage {
   threads?: number;
   /** Steps between train/* metric points. */
   metricsEverySteps: number;
-  /** Local checkpoint directories (downloaded by the parent), newest first: resume from the first valid one. */
+  /**
+   * Local checkpoint directories (downloaded by the parent from the artifact store), newest
+   * first: resume from the first valid one.
+   */
   resumeFrom?: string[];
 }
 
