@@ -45,7 +45,12 @@ function info(row: ArtifactRow): ArtifactInfo {
   return { key: row.key, bytes: Number(row.bytes), sha256: row.sha256 };
 }
 
-/** LIKE pattern for keys under `prefix/`, with LIKE's wildcards in the prefix escaped. */
+/**
+ * LIKE pattern for keys under `prefix/`, with LIKE's wildcards in the prefix escaped. Unless the
+ * database collation is C, such a LIKE scans the Artifact table (small rows, a handful per
+ * checkpoint) rather than using the key index: a `text_pattern_ops` index would fix that, but
+ * Prisma's migration diff cannot round-trip one (it drops and recreates it every time).
+ */
 function under(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
 }
