@@ -111,7 +111,7 @@ async function measureStore(artifacts: ArtifactStore, name: string): Promise<Fig
     const [loaded, loadMs] = await time(() => loadCheckpoint(resume.dirs[0] as string, fresh));
     tf.dispose([...loaded.optimizer.slots.values()]);
     rounds.push({ writeMs, uploadMs, downloadMs, loadMs });
-    await hostB.cleanup(runId);
+    await hostB.cleanup(runId, []);
     await artifacts.delete(`runs/${runId}`);
   }
   const pick = (k: keyof Figures) => Math.round(median(rounds.map((r) => r[k])));

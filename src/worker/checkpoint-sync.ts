@@ -96,10 +96,22 @@ export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncO
       return { dirs: [...fetched.keys()], locationOf: (dir) => fetched.get(dir), unusable };
     },
 
-    /** Removes this host's scratch files of the run (after the job, uploads done). */
-    async cleanup(runId: string): Promise<void> {
+    /**
+     * After the job, uploads done: removes this host's scratch files of the run and, in the
+     * store, any checkpoint of the run that has no row (`recorded`: the locations that do). Such
+     * bytes are left by a worker that died between an upload and its row, or by a row deleted
+     * while its bytes could not be.
+     */
+    async cleanup(runId: string, recorded: string[]): Promise<void> {
       await rm(writeDir(runId), { recursive: true, force: true });
       await rm(resumeDir(runId), { recursive: true, force: true });
+      const keep = new Set(recorded);
+      const stored = new Set(
+        (await artifacts.list(`runs/${runId}`)).map((a) => a.key.split('/').slice(0, 3).join('/')),
+      );
+      for (const location of stored) {
+        if (!keep.has(location)) await artifacts.delete(location);
+      }
     },
   };
 }

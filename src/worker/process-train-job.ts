@@ -170,9 +170,10 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       write('progress', () => store.updateProgress(runId, finalProgress));
     }
     await writes;
-    await checkpoints
-      .cleanup(runId)
-      .catch((error: unknown) => log.warn({ err: error }, 'could not remove scratch files'));
+    await store
+      .checkpointLocations(runId)
+      .then((recorded) => checkpoints.cleanup(runId, recorded))
+      .catch((error: unknown) => log.warn({ err: error }, 'could not clean up checkpoint files'));
 
     switch (outcome.outcome) {
       case 'done':

@@ -95,7 +95,7 @@ describe.each([
     for (const [weight, bytes] of weightBytes(fresh)) {
       expect(sameBytes(bytes, expected.get(weight) as Uint8Array), weight).toBe(true);
     }
-    await hostB.cleanup(RUN_ID);
+    await hostB.cleanup(RUN_ID, []);
     await artifacts.delete(`runs/${RUN_ID}`);
     await artifacts.close();
   });
@@ -127,7 +127,28 @@ describe('resume from the postgres store', () => {
     expect(resume.dirs.map((d) => path.basename(d))).toEqual(['step-4']);
     // The refused download left no partial directory behind.
     expect(await readdir(path.dirname(resume.dirs[0] as string))).toEqual(['step-4']);
-    await host.cleanup(RUN_ID);
+    await host.cleanup(RUN_ID, []);
+    await artifacts.delete(`runs/${RUN_ID}`);
+    await artifacts.close();
+  });
+
+  it('after a job, removes the scratch files and the stored checkpoints that have no row', async () => {
+    const artifacts = createPostgresArtifactStore(db.url);
+    const host = createCheckpointSync({ artifacts, scratchRoot: path.join(root, 'sweep') });
+    for (const step of [4, 8]) {
+      const { saved } = await writeCheckpoint(
+        path.join(host.writeDir(RUN_ID), `step-${step}`),
+        step,
+      );
+      await host.upload(RUN_ID, saved);
+    }
+    await host.fetchForResume(RUN_ID, [`runs/${RUN_ID}/step-8`]);
+    // Only step 8 has a row: step 4's bytes are what a worker dying before its row leaves.
+    await host.cleanup(RUN_ID, [`runs/${RUN_ID}/step-8`]);
+    const left = (await artifacts.list(`runs/${RUN_ID}`)).map((a) => a.key.split('/')[2]);
+    expect(new Set(left)).toEqual(new Set(['step-8']));
+    expect(await readdir(path.join(root, 'sweep', 'runs'))).toEqual([]);
+    expect(await readdir(path.join(root, 'sweep', 'resume'))).toEqual([]);
     await artifacts.delete(`runs/${RUN_ID}`);
     await artifacts.close();
   });

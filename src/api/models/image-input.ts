@@ -1,9 +1,9 @@
 /**
  * Turns an uploaded JPEG, PNG or WebP into the raw pixels a model takes: decoded with sharp,
  * turned upright (EXIF), alpha dropped, converted to sRGB or grayscale, stretched to the
- * model's square input size, as bytes in HWC order.
+ * model's square input size, as bytes in HWC order. sharp (libvips) loads on the first image, so
+ * the API starts even where its native binary cannot load.
  */
-import sharp from 'sharp';
 import { HttpError } from '../errors.js';
 
 /** Content types `POST /v1/runs/:id/predict` accepts. */
@@ -17,6 +17,7 @@ export async function imagePixels(
   size: number,
   channels: 1 | 3,
 ): Promise<Uint8Array> {
+  const { default: sharp } = await import('sharp');
   try {
     let image = sharp(body, { limitInputPixels: MAX_INPUT_PIXELS, failOn: 'error' })
       .rotate()
