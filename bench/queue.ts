@@ -27,6 +27,8 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { createApp } from '../src/api/app.js';
 import { createApiKeyStore } from '../src/api/auth/api-key-store.js';
+import { createRunModelsService } from '../src/api/models/run-models.service.js';
+import { createPostgresArtifactStore } from '../src/artifacts/postgres-artifact-store.js';
 import { createCancelRequests } from '../src/cancel-requests.js';
 import { loadConfig } from '../src/config.js';
 import { SyntheticDataset } from '../src/data/synthetic-dataset.js';
@@ -83,6 +85,13 @@ const cancels = createCancelRequests(config.REDIS_URL, prefix);
 const redis = new Redis(config.REDIS_URL);
 const apiKeys = createApiKeyStore(prisma);
 const { key: apiKey } = await apiKeys.create({ name: 'bench', scopes: ['admin'] });
+const logger = pino({ level: 'silent' });
+const models = createRunModelsService({
+  prisma,
+  artifacts: createPostgresArtifactStore(url),
+  config: { ...config, SCRATCH_ROOT: artifacts },
+  logger,
+});
 const server = createApp({
   prisma,
   queue,
@@ -91,7 +100,9 @@ const server = createApp({
   apiKeys,
   // The benchmark submits as fast as it can: no rate limit.
   config: { ...config, QUEUE_PREFIX: prefix, RATE_LIMIT_MAX: 0 },
-  logger: pino({ level: 'silent' }),
+  logger,
+  models,
+  maxImageBytes: config.PREDICT_MAX_BYTES,
 }).listen(0, '127.0.0.1');
 await new Promise((resolve) => server.once('listening', resolve));
 const api = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -100,7 +111,7 @@ const worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts']
     ...process.env,
     DATABASE_URL: url,
     QUEUE_PREFIX: prefix,
-    ARTIFACT_ROOT: artifacts,
+    SCRATCH_ROOT: artifacts,
     TRAIN_BACKEND: 'wasm',
     TRAIN_THREADS: String(threads),
     LOG_LEVEL: 'warn',

@@ -14,8 +14,45 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Root of the data sets jobs may read. */
   DATA_ROOT: z.string().min(1).default('./data'),
-  /** Where workers write checkpoints (`runs/<id>/step-<n>`). */
+  /**
+   * Where checkpoints and exported models are kept, reachable by every worker and API replica:
+   * `postgres` (chunked in the database of DATABASE_URL), `fs` (ARTIFACT_ROOT, a directory all
+   * hosts mount) or `s3` (S3_* below).
+   */
+  ARTIFACT_STORE: z.enum(['postgres', 'fs', 's3']).default('postgres'),
+  /** The `fs` store's shared directory (`runs/<id>/step-<n>/<file>`). */
   ARTIFACT_ROOT: z.string().min(1).default('./artifacts'),
+  /**
+   * This host's own working directory: the training child writes each checkpoint here before
+   * the worker uploads it, and resume downloads land here. Never shared.
+   */
+  SCRATCH_ROOT: z.string().min(1).default('./scratch'),
+  /** `s3` store: bucket (required for `s3`), key prefix, region and endpoint. */
+  S3_BUCKET: z.string().min(1).optional(),
+  S3_PREFIX: z.string().default(''),
+  S3_REGION: z.string().min(1).default('us-east-1'),
+  /** An S3-compatible endpoint (MinIO, Ceph); unset for AWS. */
+  S3_ENDPOINT: z.string().url().optional(),
+  /** Path-style URLs (`endpoint/bucket/key`), which MinIO needs. */
+  S3_FORCE_PATH_STYLE: z
+    .enum(['true', 'false'])
+    .default('false')
+    .transform((v) => v === 'true'),
+  /** Static credentials; unset, the AWS SDK's default chain (instance role, profile) applies. */
+  S3_ACCESS_KEY_ID: z.string().min(1).optional(),
+  S3_SECRET_ACCESS_KEY: z.string().min(1).optional(),
+  /** Memory the API's model cache (predict) may hold, in bytes of weights. @defaultValue 512 MiB */
+  MODEL_CACHE_BYTES: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(512 * 1024 * 1024),
+  /** Largest image body `POST /v1/runs/:id/predict` accepts. @defaultValue 10 MiB */
+  PREDICT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .default(10 * 1024 * 1024),
   /**
    * Comma-separated API keys with every scope, kept in step with the database at API start
    * (listed keys are added, env keys no longer listed are revoked). Each at least 32 characters.
@@ -116,13 +153,23 @@ const envSchema = z.object({
 
 export type Config = z.infer<typeof envSchema>;
 
+const checkedEnvSchema = envSchema.superRefine((env, ctx) => {
+  if (env.ARTIFACT_STORE === 's3' && env.S3_BUCKET === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['S3_BUCKET'],
+      message: 'required when ARTIFACT_STORE=s3',
+    });
+  }
+});
+
 export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
 /** Parses an environment (process.env by default); throws ConfigError naming each bad variable. */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const result = envSchema.safeParse(env);
+  const result = checkedEnvSchema.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid environment: ${problems}`);

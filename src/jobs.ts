@@ -66,6 +66,11 @@ export const checkpointSpecSchema = z
 
 export type CheckpointSpec = z.output<typeof checkpointSpecSchema>;
 
+/** Whether score `a` beats `b` on `metric`: lower is better for losses, higher for the rest. */
+export function metricIsBetter(metric: string, a: number, b: number): boolean {
+  return metric.endsWith('loss') ? a < b : a > b;
+}
+
 /** The fields of a training run's spec, before the cross-field checks. */
 export const trainRunSpecFields = {
   model: modelSpecSchema,

@@ -11,6 +11,18 @@ describe('config', () => {
     expect(() => loadConfig({ TRAIN_BACKEND: 'tpu' })).toThrow(/TRAIN_BACKEND/);
     expect(() => loadConfig({ TRAIN_THREADS: 'many' })).toThrow(/TRAIN_THREADS/);
   });
+
+  it('defaults the artifact store to postgres and requires a bucket for s3', () => {
+    expect(loadConfig({})).toMatchObject({
+      ARTIFACT_STORE: 'postgres',
+      S3_FORCE_PATH_STYLE: false,
+    });
+    expect(() => loadConfig({ ARTIFACT_STORE: 's3' })).toThrow(/S3_BUCKET: required/);
+    expect(
+      loadConfig({ ARTIFACT_STORE: 's3', S3_BUCKET: 'b', S3_FORCE_PATH_STYLE: 'true' }),
+    ).toMatchObject({ S3_BUCKET: 'b', S3_FORCE_PATH_STYLE: true });
+    expect(() => loadConfig({ ARTIFACT_STORE: 'nfs' })).toThrow(/ARTIFACT_STORE/);
+  });
 });
 
 describe('config of the API hardening', () => {

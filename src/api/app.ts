@@ -22,6 +22,8 @@ import { authenticate, authorize } from './auth/authenticate.js';
 import { errorHandler, notFoundHandler } from './errors.js';
 import { deadLetterRoutes } from './dead-letter/dead-letter.routes.js';
 import { createHealthRouter } from './health/health.router.js';
+import { modelsRoutes } from './models/models.routes.js';
+import type { RunModelsService } from './models/run-models.service.js';
 import { rateLimitPerKey } from './middleware/rate-limit.js';
 import { rejectPrototypeKeys } from './middleware/reject-prototype-keys.js';
 import { requireJsonBody } from './middleware/require-json-body.js';
@@ -59,12 +61,21 @@ export interface AppDeps {
   apiKeys?: ApiKeyStore;
   /** Retries of training jobs (default: 3 attempts, 5 s first backoff). */
   retry?: RetryPolicy;
+  /** Trained models: export and prediction (TensorFlow.js loads on first use). */
+  models: RunModelsService;
+  /** Largest image body `POST /v1/runs/:id/predict` accepts (PREDICT_MAX_BYTES). */
+  maxImageBytes: number;
 }
 
 /** Every route the API serves under /v1, declared with its schemas (also the OpenAPI source). */
 export function apiRoutes(deps: AppDeps): RouteSpec[] {
   const runs = createRunsService(deps);
-  return [...runsRoutes(runs), ...deadLetterRoutes(runs), ...queuesRoutes(deps)];
+  return [
+    ...runsRoutes(runs),
+    ...modelsRoutes(deps.models, deps.maxImageBytes),
+    ...deadLetterRoutes(runs),
+    ...queuesRoutes(deps),
+  ];
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -113,7 +124,7 @@ export function createApp(deps: AppDeps): Express {
       logger: deps.logger,
     }),
     authorize(),
-    requireJsonBody(),
+    requireJsonBody([...new Set(routes.flatMap((r) => r.rawBody?.types ?? []))]),
     express.json({ limit: config.BODY_LIMIT_BYTES }),
     rejectPrototypeKeys(),
   );

@@ -7,7 +7,9 @@ import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
+import { createArtifactStore } from '../artifacts/create-artifact-store.js';
 import { createApiKeyStore } from './auth/api-key-store.js';
+import { createRunModelsService } from './models/run-models.service.js';
 
 const config = loadConfig();
 const logger = createLogger(config, 'api');
@@ -33,7 +35,12 @@ if (liveKeys === 0) {
   logger.warn('no API keys: every /v1 request will get 401; create one with npm run keys:create');
 }
 
+const artifacts = createArtifactStore(config);
+const models = createRunModelsService({ prisma, artifacts, config, logger });
+
 const server = createApp({
+  models,
+  maxImageBytes: config.PREDICT_MAX_BYTES,
   prisma,
   queue,
   cancels,
@@ -50,7 +57,14 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
   // Finish in-flight requests before closing what they use.
   await new Promise((resolve) => server.close(resolve));
-  await Promise.allSettled([queue.close(), cancels.close(), redis.quit(), prisma.$disconnect()]);
+  models.close();
+  await Promise.allSettled([
+    queue.close(),
+    cancels.close(),
+    redis.quit(),
+    artifacts.close(),
+    prisma.$disconnect(),
+  ]);
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -4,9 +4,9 @@
  * those schemas; `buildOpenApiDocument` describes it from the same declaration, so the document
  * cannot drift from what the server accepts.
  */
-import type { Request, Response, Router } from 'express';
+import express, { type Request, type Response, type Router } from 'express';
 import type { z } from 'zod';
-import { parseOr400 } from './errors.js';
+import { HttpError, parseOr400 } from './errors.js';
 
 export interface RequestSchemas {
   /** Path parameters (`:id`), a strict object. */
@@ -27,6 +27,15 @@ export interface ResponseSpec {
   description: string;
   /** JSON body schema; none for an empty body. */
   schema?: z.ZodType;
+  /** A body that is not JSON (a file download), by media type. */
+  contentType?: string;
+}
+
+/** A route whose body is bytes (an image), not JSON: the handler reads `req.body` as a Buffer. */
+export interface RawBodySpec {
+  types: readonly string[];
+  limitBytes: number;
+  description: string;
 }
 
 export interface RouteSpec<S extends RequestSchemas = RequestSchemas> {
@@ -38,6 +47,8 @@ export interface RouteSpec<S extends RequestSchemas = RequestSchemas> {
   /** OpenAPI tag (the resource). */
   tag: string;
   request: S;
+  /** Set for routes that take bytes instead of JSON (then `request.body` is unused). */
+  rawBody?: RawBodySpec;
   /** Success responses by status; error responses (problem+json) are added for every route. */
   responses: Record<number, ResponseSpec>;
   handle(input: ParsedRequest<S>, res: Response, req: Request): Promise<void> | void;
@@ -58,7 +69,22 @@ const WHERE: Record<keyof RequestSchemas, string> = {
 /** Registers each route on `router`, parsing params, query, headers and body before its handler. */
 export function mountRoutes(router: Router, routes: readonly RouteSpec[]): void {
   for (const route of routes) {
-    router[route.method](route.path, async (req, res) => {
+    const { rawBody } = route;
+    const readBytes = rawBody
+      ? [
+          express.raw({ type: [...rawBody.types], limit: rawBody.limitBytes }),
+          (req: Request, _res: Response, next: () => void) => {
+            if (!Buffer.isBuffer(req.body) || req.body.byteLength === 0)
+              throw new HttpError(
+                415,
+                'Unsupported Media Type',
+                `send the body as ${rawBody.types.join(', ')}`,
+              );
+            next();
+          },
+        ]
+      : [];
+    router[route.method](route.path, ...readBytes, async (req: Request, res: Response) => {
       const input: Record<string, unknown> = {};
       for (const part of ['params', 'query', 'headers', 'body'] as const) {
         const schema = route.request[part];

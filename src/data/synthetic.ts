@@ -16,6 +16,12 @@ export interface SyntheticSpec {
   channels: 1 | 3;
 }
 
+/**
+ * How this data set's pixel values in [0, 1] become network inputs: `(v - mean) / std` for every
+ * channel. An exported model carries it, so a user's image (bytes / 255) is treated the same.
+ */
+export const SYNTHETIC_NORMALIZATION = { mean: 0.3, std: 0.3 } as const;
+
 export interface ImageBatch {
   /** NHWC, normalised to roughly zero mean and unit variance. */
   images: Float32Array;
@@ -60,7 +66,8 @@ export function renderSyntheticImage(
       for (let ch = 0; ch < c; ch++) {
         const base = inside ? (colour[ch] ?? 0) : 0.2;
         const value = base + (random() - 0.5) * 0.2;
-        out[offset + (y * s + x) * c + ch] = (value - 0.3) / 0.3;
+        out[offset + (y * s + x) * c + ch] =
+          (value - SYNTHETIC_NORMALIZATION.mean) / SYNTHETIC_NORMALIZATION.std;
       }
     }
   }

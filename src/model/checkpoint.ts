@@ -27,26 +27,28 @@ import {
   publishDirectory,
   readVerifiedFile,
   writeFileSynced,
-  type FileDigest,
 } from './checkpoint-files.js';
+import {
+  CHECKPOINT_FILES,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  fileNameSchema,
+  manifestSchema,
+  type CheckpointFile,
+  type CheckpointManifest,
+} from './checkpoint-manifest.js';
 import type { OptimizerState } from './optimizer.js';
 import { variableOf } from './layer-variables.js';
 
 export { CheckpointError } from './checkpoint-files.js';
-
-/** Identifies the layout; bump {@link CHECKPOINT_VERSION} on any incompatible change. */
-export const CHECKPOINT_FORMAT = 'googlenet-queue/checkpoint';
-export const CHECKPOINT_VERSION = 1;
-
-/** File names inside a checkpoint directory. */
-export const CHECKPOINT_FILES = {
-  weights: 'weights.bin',
-  weightSpecs: 'weights.json',
-  optimizer: 'optimizer.bin',
-  optimizerSpecs: 'optimizer.json',
-  state: 'state.json',
-  manifest: 'manifest.json',
-} as const;
+export {
+  CHECKPOINT_FILES,
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_VERSION,
+  parseCheckpointManifest,
+  type CheckpointFile,
+  type CheckpointManifest,
+} from './checkpoint-manifest.js';
 
 /** Optimizer slot kinds (see optimizer.ts): SGD's `momentum`, Adam's `m` and `v`. */
 const SLOT_KINDS = ['momentum', 'm', 'v'] as const;
@@ -62,22 +64,6 @@ export interface TrainingState {
   data?: Record<string, unknown>;
   /** Latest metrics (loss, accuracy, ...); finite numbers only, as JSON has no NaN. */
   metrics?: Record<string, number>;
-}
-
-/** One file of a checkpoint as the manifest records it. */
-export interface CheckpointFile extends FileDigest {
-  /** File name inside the checkpoint directory. */
-  path: string;
-}
-
-/** Contents of `manifest.json`. */
-export interface CheckpointManifest {
-  format: typeof CHECKPOINT_FORMAT;
-  version: number;
-  /** ISO 8601 time the checkpoint was written. */
-  createdAt: string;
-  /** Every file except manifest.json itself. */
-  files: CheckpointFile[];
 }
 
 /** A tfjs weights-manifest entry plus where the tensor's bytes lie in the binary file. */
@@ -106,17 +92,6 @@ export interface LoadedCheckpoint {
   state: TrainingState;
   manifest: CheckpointManifest;
 }
-
-const fileNameSchema = z.string().regex(/^[\w.-]+$/, 'a plain file name');
-
-const manifestSchema = z.object({
-  format: z.literal(CHECKPOINT_FORMAT),
-  version: z.literal(CHECKPOINT_VERSION),
-  createdAt: z.string(),
-  files: z.array(
-    z.object({ path: fileNameSchema, bytes: z.number().int().min(0), sha256: z.string() }),
-  ),
-});
 
 const tensorSpecSchema = z.object({
   name: z.string().min(1),

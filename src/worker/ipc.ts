@@ -10,13 +10,19 @@ import type { BackendPreference, LoadedBackend } from '../model/backend.js';
 export interface StartMessage {
   type: 'start';
   job: TrainJob;
-  /** Directory for this run's checkpoints (`ARTIFACT_ROOT/runs/<id>`). */
+  /**
+   * Local directory for this run's checkpoints (`SCRATCH_ROOT/runs/<id>`); the parent uploads
+   * each to the artifact store.
+   */
   artifactDir: string;
   backend: BackendPreference;
   threads?: number;
   /** Steps between train/* metric points. */
   metricsEverySteps: number;
-  /** Checkpoint directories of this run, newest first: resume from the first valid one. */
+  /**
+   * Local checkpoint directories (downloaded by the parent from the artifact store), newest
+   * first: resume from the first valid one.
+   */
   resumeFrom?: string[];
 }
 
@@ -36,7 +42,7 @@ export interface MetricPointMessage {
   time: number;
 }
 
-/** A checkpoint the child has written (and fsynced) to disk. */
+/** A checkpoint the child has written (and fsynced) to local disk; `location` is its directory. */
 export interface CheckpointSaved {
   step: number;
   epoch: number;

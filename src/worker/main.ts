@@ -6,11 +6,13 @@
 import os from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { createArtifactStore } from '../artifacts/create-artifact-store.js';
 import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
+import { createCheckpointSync } from './checkpoint-sync.js';
 import { planSlots, SlotPool } from './device-slots.js';
 import { createTrainJobProcessor } from './process-train-job.js';
 import { startReconciler } from './reconciler.js';
@@ -26,7 +28,9 @@ const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger(config, 'worker').child({ workerId });
 const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
-const store = createRunStore(prisma);
+const artifacts = createArtifactStore(config);
+const store = createRunStore(prisma, artifacts);
+const checkpoints = createCheckpointSync({ artifacts, scratchRoot: config.SCRATCH_ROOT });
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 const slots = new SlotPool(planSlots(config));
 const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
@@ -42,6 +46,7 @@ const worker = new Worker(
   TRAINING_QUEUE,
   createTrainJobProcessor({
     store,
+    checkpoints,
     config,
     logger,
     workerId,
@@ -154,6 +159,7 @@ async function shutdown(signal: string): Promise<void> {
     cancels.close(),
     queue.close(),
     reconcilerRedis.quit(),
+    artifacts.close(),
     prisma.$disconnect(),
   ]);
   logger.info('stopped');

@@ -3,11 +3,11 @@
  * the worker's device slots, and turns the child's messages into Postgres writes (metrics,
  * progress, checkpoints, status) through a RunWriter that survives database outages.
  */
-import path from 'node:path';
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import { trainJobSchema, type TrainResult } from '../jobs.js';
 import type { Logger } from '../logger.js';
+import type { CheckpointSync } from './checkpoint-sync.js';
 import type { SlotPool } from './device-slots.js';
 import type { ChildMessage } from './ipc.js';
 import { LeaseLostError, type RunError, type RunStore } from './run-store.js';
@@ -16,13 +16,11 @@ import { startTrainingProcess, type TrainingProcess } from './training-process.j
 
 export interface TrainJobDeps {
   store: RunStore;
+  /** Uploads the child's checkpoints to the artifact store; downloads the one to resume from. */
+  checkpoints: CheckpointSync;
   config: Pick<
     Config,
-    | 'ARTIFACT_ROOT'
-    | 'TRAIN_BACKEND'
-    | 'METRICS_EVERY_STEPS'
-    | 'METRICS_BUFFER_POINTS'
-    | 'WRITE_RETRY_LIMIT_MS'
+    'TRAIN_BACKEND' | 'METRICS_EVERY_STEPS' | 'METRICS_BUFFER_POINTS' | 'WRITE_RETRY_LIMIT_MS'
   >;
   logger: Logger;
   workerId: string;
@@ -53,7 +51,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
     const log = deps.logger.child({ runId, jobId: job.id });
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
-    const { store } = deps;
+    const { store, checkpoints } = deps;
 
     const slot = deps.slots.acquire();
     try {
@@ -105,9 +103,10 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
               { location: message.location, reason: message.reason },
               'checkpoint not usable',
             );
-            writer.push('rejected checkpoint', () =>
-              store.deleteCheckpoint(lease, message.location),
-            );
+            writer.push('rejected checkpoint', async () => {
+              const location = resume.locationOf(message.location);
+              if (location !== undefined) await store.deleteCheckpoint(lease, location);
+            });
             break;
           case 'fresh-start':
             log.warn('no usable checkpoint; training starts over');
@@ -142,8 +141,10 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           }
           case 'checkpoint':
             log.info({ step: message.step, location: message.location }, 'checkpoint saved');
+            // Uploaded here, not in the child: training goes on while the bytes travel.
             writer.push('checkpoint', async () => {
-              await store.recordCheckpoint(lease, message);
+              const location = await checkpoints.upload(runId, message);
+              await store.recordCheckpoint(lease, { ...message, location });
               const deleted = await store.applyRetention(
                 lease,
                 checkpointSpec ?? SHUTDOWN_ONLY_RETENTION,
@@ -156,16 +157,23 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         }
       };
 
-      const resumeFrom = await store.checkpointLocations(runId);
+      const resume = await checkpoints.fetchForResume(
+        runId,
+        await store.checkpointLocations(runId),
+      );
+      for (const { location, reason } of resume.unusable) {
+        log.warn({ location, reason }, 'checkpoint not usable');
+        writer.push('unusable checkpoint', () => store.deleteCheckpoint(lease, location));
+      }
       const child = startTrainingProcess(
         {
           type: 'start',
           job: parsed.data,
-          artifactDir: path.resolve(deps.config.ARTIFACT_ROOT, 'runs', runId),
+          artifactDir: checkpoints.writeDir(runId),
           backend: deps.config.TRAIN_BACKEND,
           ...(slot.threads !== undefined ? { threads: slot.threads } : {}),
           metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
-          resumeFrom,
+          resumeFrom: resume.dirs,
         },
         onMessage,
         { ...process.env, ...slot.env },
@@ -198,6 +206,15 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
       };
       try {
         await writer.drain();
+        // This host's scratch files go, and stored checkpoints that never got their row (a
+        // worker died between upload and row) — the latter only while this attempt still owns
+        // the run, so it cannot remove what a newer attempt has just uploaded.
+        await store
+          .checkpointLocations(runId)
+          .then((recorded) => checkpoints.cleanup(runId, leaseLost ? undefined : recorded))
+          .catch((error: unknown) =>
+            log.warn({ err: error }, 'could not clean up checkpoint files'),
+          );
         switch (outcome.outcome) {
           case 'done':
             await finish('success', () => store.markSucceeded(lease, outcome.result));

@@ -7,8 +7,10 @@
  */
 import { randomUUID } from 'node:crypto';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import { Prisma, type PrismaClient } from '../db/index.js';
-import type { CheckpointSpec, TrainResult } from '../jobs.js';
+import { metricIsBetter as better, type CheckpointSpec, type TrainResult } from '../jobs.js';
 import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
 
 export interface RunProgress {
@@ -38,11 +40,6 @@ export interface RunError {
   unrecoverable: boolean;
 }
 
-/** Lower is better for losses, higher for everything else (accuracy, top-5). */
-function better(metric: string, a: number, b: number): boolean {
-  return metric.endsWith('loss') ? a < b : a > b;
-}
-
 /** Checkpoints to delete under `keepLatest` + `keepBest` (by `metric`) retention. */
 export function checkpointsToDelete<T extends { step: number; metrics: unknown }>(
   checkpoints: T[],
@@ -64,8 +61,18 @@ export function checkpointsToDelete<T extends { step: number; metrics: unknown }
   return byStep.filter((c) => !keep.has(c));
 }
 
-export function createRunStore(prisma: PrismaClient) {
+/**
+ * `artifacts` holds the checkpoints' bytes: whatever removes a Checkpoint row removes its files
+ * there too (retention, abandoned attempts, rejected checkpoints).
+ */
+export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactStore, 'delete'>) {
   type Tx = Prisma.TransactionClient;
+
+  /** Rows written before the artifact store held absolute local paths; those are local files. */
+  const deleteFiles = async (location: string): Promise<void> => {
+    if (path.isAbsolute(location)) await rm(location, { recursive: true, force: true });
+    else await artifacts.delete(location);
+  };
 
   /** Updates the run if this attempt still owns it; throws LeaseLostError otherwise. */
   async function fencedUpdate(lease: Lease, data: Prisma.RunUpdateManyMutationInput) {
@@ -181,11 +188,11 @@ export function createRunStore(prisma: PrismaClient) {
           await tx.checkpoint.deleteMany({ where: { id: { in: chosen.map((c) => c.id) } } });
         return chosen;
       });
-      await Promise.all(doomed.map((c) => rm(c.location, { recursive: true, force: true })));
+      await Promise.all(doomed.map((c) => deleteFiles(c.location)));
       return doomed.map((c) => c.step).sort((a, b) => a - b);
     },
 
-    /** Checkpoint directories of the run, newest first (resume candidates). */
+    /** Checkpoint locations of the run in the artifact store, newest first (resume candidates). */
     async checkpointLocations(runId: string): Promise<string[]> {
       const rows = await prisma.checkpoint.findMany({
         where: { runId },
@@ -210,7 +217,7 @@ export function createRunStore(prisma: PrismaClient) {
         await tx.run.update({ where: { id: runId }, data: { resumedFromStep: step } });
         return found;
       });
-      await Promise.all(stale.map((c) => rm(c.location, { recursive: true, force: true })));
+      await Promise.all(stale.map((c) => deleteFiles(c.location)));
     },
 
     /** Forgets a checkpoint that cannot be used, row and files. */
@@ -218,7 +225,7 @@ export function createRunStore(prisma: PrismaClient) {
       await fenced(lease, (tx) =>
         tx.checkpoint.deleteMany({ where: { runId: lease.runId, location } }),
       );
-      await rm(location, { recursive: true, force: true });
+      await deleteFiles(location);
     },
 
     async markSucceeded(lease: Lease, result: TrainResult): Promise<void> {

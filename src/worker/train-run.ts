@@ -294,7 +294,9 @@ export async function runTraining(
     emit({ type: 'stopped', step, reason: stopped });
     return;
   }
-  if (checkpoint && lastCheckpoint !== step) await saveAt(step, Math.max(0, epoch - 1));
+  // Every finished run ends with a checkpoint, with or without a checkpoint spec: it is the
+  // model users export and query.
+  if (step > 0 && lastCheckpoint !== step) await saveAt(step, Math.max(0, epoch - 1));
   const result: TrainResult = {
     steps: step,
     epochs: Math.ceil(step / stepsPerEpoch),

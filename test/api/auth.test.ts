@@ -20,7 +20,7 @@ let revokedKey: string;
 beforeAll(async () => {
   db = await createTestDatabase('api_auth');
   queue = await createTestQueue('api-auth');
-  api = await startApi(db.prisma, queue.queue);
+  api = await startApi(db, queue.queue);
   const revoked = await api.apiKeys.create({ name: 'revoked', scopes: ['admin'] });
   await api.apiKeys.revoke('revoked');
   revokedKey = revoked.key;

@@ -12,7 +12,7 @@ const DASHBOARD = 'https://dash.example';
 beforeAll(async () => {
   db = await createTestDatabase('api_cors');
   queue = await createTestQueue('api-cors');
-  api = await startApi(db.prisma, queue.queue, { CORS_ORIGINS: [DASHBOARD] });
+  api = await startApi(db, queue.queue, { CORS_ORIGINS: [DASHBOARD] });
 });
 afterAll(async () => {
   await api?.close();

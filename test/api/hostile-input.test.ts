@@ -17,7 +17,7 @@ const BODY_LIMIT = 64 * 1024;
 beforeAll(async () => {
   db = await createTestDatabase('api_hostile');
   queue = await createTestQueue('api-hostile');
-  api = await startApi(db.prisma, queue.queue, { BODY_LIMIT_BYTES: BODY_LIMIT });
+  api = await startApi(db, queue.queue, { BODY_LIMIT_BYTES: BODY_LIMIT });
 });
 afterAll(async () => {
   await api?.close();

@@ -4,12 +4,15 @@
  * name, stack or file path crosses the wire.
  */
 import type { AddressInfo } from 'node:net';
+import os from 'node:os';
 import type { Server } from 'node:http';
 import { Writable } from 'node:stream';
 import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApp } from '../../src/api/app.js';
+import { createRunModelsService } from '../../src/api/models/run-models.service.js';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { createApiKeyStore } from '../../src/api/auth/api-key-store.js';
 import { createCancelRequests } from '../../src/cancel-requests.js';
 import { loadConfig } from '../../src/config.js';
@@ -27,6 +30,8 @@ let key: string;
 let redis: Redis;
 let cancels: ReturnType<typeof createCancelRequests>;
 let log = '';
+let artifacts: ReturnType<typeof createPostgresArtifactStore>;
+let models: ReturnType<typeof createRunModelsService>;
 
 beforeAll(async () => {
   db = await createTestDatabase('api_internal_errors');
@@ -43,14 +48,29 @@ beforeAll(async () => {
       done();
     },
   });
+  const logger = pino({ level: 'error' }, sink);
+  artifacts = createPostgresArtifactStore(db.url);
+  models = createRunModelsService({
+    prisma: missing,
+    artifacts,
+    config: {
+      MODEL_CACHE_BYTES: 1024 * 1024,
+      SCRATCH_ROOT: os.tmpdir(),
+      TRAIN_BACKEND: 'cpu',
+      TRAIN_THREADS: 1,
+    },
+    logger,
+  });
   const app = createApp({
+    models,
+    maxImageBytes: 1024 * 1024,
     prisma: missing,
     queue: queue.queue,
     cancels,
     redis,
     apiKeys,
     config: { ...loadConfig({}), QUEUE_PREFIX: queue.prefix },
-    logger: pino({ level: 'error' }, sink),
+    logger,
   });
   server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -58,6 +78,8 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
+  models?.close();
+  await artifacts?.close();
   await new Promise((resolve) => server?.close(resolve));
   await missing?.$disconnect();
   await cancels?.close();

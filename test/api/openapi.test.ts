@@ -15,7 +15,7 @@ let doc: any;
 beforeAll(async () => {
   db = await createTestDatabase('api_openapi');
   queue = await createTestQueue('api-openapi');
-  api = await startApi(db.prisma, queue.queue);
+  api = await startApi(db, queue.queue);
   const res = await fetch(`${api.url}/openapi.json`);
   expect(res.headers.get('content-type')).toMatch(/application\/json/);
   doc = await res.json();

@@ -13,10 +13,7 @@ beforeAll(async () => {
   db = await createTestDatabase('api_rate_limit');
   queue = await createTestQueue('api-rate-limit');
   // Two API processes of one deployment: same database, same Redis and prefix.
-  replicas = [
-    await startApi(db.prisma, queue.queue, LIMIT),
-    await startApi(db.prisma, queue.queue, LIMIT),
-  ];
+  replicas = [await startApi(db, queue.queue, LIMIT), await startApi(db, queue.queue, LIMIT)];
 });
 afterAll(async () => {
   for (const api of replicas ?? []) await api.close();

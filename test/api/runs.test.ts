@@ -17,7 +17,7 @@ beforeAll(async () => {
   db = await createTestDatabase('api_runs');
   prisma = db.prisma;
   queue = await createTestQueue('api-runs');
-  api = await startApi(prisma, queue.queue);
+  api = await startApi(db, queue.queue);
 });
 afterAll(async () => {
   await api?.close();

@@ -23,7 +23,7 @@ let workerLog = '';
 beforeAll(async () => {
   db = await createTestDatabase('cli');
   queue = await createTestQueue('cli');
-  api = await startApi(db.prisma, queue.queue);
+  api = await startApi(db, queue.queue);
   dir = await mkdtemp(path.join(os.tmpdir(), 'gq-cli-'));
   configFile = path.join(dir, 'run.json');
   await writeFile(

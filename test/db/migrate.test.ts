@@ -61,6 +61,8 @@ describe('migrateDatabase', () => {
           WHERE table_schema = 'public' ORDER BY table_name`;
         expect(tables.map((t) => t.table_name)).toEqual([
           'ApiKey',
+          'Artifact',
+          'ArtifactChunk',
           'Checkpoint',
           'MetricPoint',
           'Run',

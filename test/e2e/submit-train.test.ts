@@ -8,6 +8,7 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { getJson, postJson, startApi } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
@@ -22,7 +23,7 @@ let workerLog = '';
 beforeAll(async () => {
   db = await createTestDatabase('e2e');
   queue = await createTestQueue('e2e');
-  api = await startApi(db.prisma, queue.queue);
+  api = await startApi(db, queue.queue);
   artifacts = await mkdtemp(path.join(os.tmpdir(), 'gq-e2e-'));
   worker = startWorker();
 });
@@ -35,7 +36,7 @@ function startWorker(): ChildProcess {
       DATABASE_URL: db.url,
       REDIS_URL,
       QUEUE_PREFIX: queue.prefix,
-      ARTIFACT_ROOT: artifacts,
+      SCRATCH_ROOT: artifacts,
       TRAIN_BACKEND: 'wasm',
       TRAIN_THREADS: '1',
       LOG_LEVEL: 'info',
@@ -162,8 +163,15 @@ describe('submit → queue → worker → Postgres', () => {
     const checkpoints = (await getJson(`${api.url}/v1/runs/${id}/checkpoints`)).json.items;
     // Every 10 steps and at the end (42); retention keeps the latest two.
     expect(checkpoints.map((c: { step: number }) => c.step)).toEqual([40, 42]);
-    const onDisk = await readdir(path.join(artifacts, 'runs', id));
-    expect(onDisk.sort()).toEqual(['step-40', 'step-42']);
+    // The bytes live in the artifact store (Postgres by default), not on the worker's disk.
+    const store = createPostgresArtifactStore(db.url);
+    const stored = await store.list(`runs/${id}`);
+    await store.close();
+    const steps = new Set(stored.map((a) => a.key.split('/')[2]));
+    expect([...steps].sort()).toEqual(['step-40', 'step-42']);
+    expect(stored.filter((a) => a.key.endsWith('/manifest.json'))).toHaveLength(2);
+    expect(await readdir(artifacts)).not.toContain(id);
+    expect(await readdir(path.join(artifacts, 'runs')).catch(() => [])).not.toContain(id);
 
     const queues = (await getJson(`${api.url}/v1/queues`)).json;
     expect(queues.workers).toHaveLength(1);

@@ -1,11 +1,10 @@
 /**
  * Fault cases 5 and 7: the training child is killed (as the OOM killer would) and is retried
- * from its checkpoint; and the newest checkpoint is torn (a crash between writing its files), so
+ * from its checkpoint; and the newest stored checkpoint is torn (files cut short or missing), so
  * the run resumes from the one before it.
  */
-import { rm, truncate } from 'node:fs/promises';
-import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import {
   CHECKPOINT_EVERY,
   createFaultRig,
@@ -66,9 +65,15 @@ describe('training crashes', () => {
     });
     const [newest, previous] = rows;
     expect(previous).toBeDefined();
-    // What a crash between files leaves: the weights half written, the optimizer state missing.
-    await truncate(path.join(newest!.location, 'weights.bin'), 100);
-    await rm(path.join(newest!.location, 'optimizer.bin'));
+    // What a crash between uploading its files leaves in the artifact store (or a partial loss
+    // of it): the weights cut short, the optimizer state missing.
+    const store = createPostgresArtifactStore(rig.db.url);
+    try {
+      await store.put(`${newest!.location}/weights.bin`, [new Uint8Array(100)]);
+      expect(await store.delete(`${newest!.location}/optimizer.bin`)).toBe(1);
+    } finally {
+      await store.close();
+    }
 
     const second = rig.startWorker();
     const resumed = await rig.waitForRun(

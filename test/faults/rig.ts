@@ -108,7 +108,7 @@ export async function createFaultRig(
   const queue = await createTestQueue(label, redisUrl);
   // Retries come quickly in tests (the default backoff starts at 5 s).
   const retry = { attempts: services.attempts ?? 3, backoffMs: 300 };
-  const api = await startApi(db.prisma, queue.queue, {}, { redisUrl, retry });
+  const api = await startApi(db, queue.queue, {}, { redisUrl, retry });
   const artifacts = await mkdtemp(path.join(os.tmpdir(), `gq-fault-${label}-`));
   const workers: WorkerProcess[] = [];
 
@@ -134,7 +134,9 @@ export async function createFaultRig(
         DATABASE_URL: db.url,
         REDIS_URL: redisUrl,
         QUEUE_PREFIX: queue.prefix,
+        // Checkpoints go to the postgres artifact store (the default); this is the host's scratch.
         ARTIFACT_ROOT: artifactRoot,
+        SCRATCH_ROOT: path.join(artifactRoot, 'scratch'),
         JOB_ATTEMPTS: String(retry.attempts),
         JOB_BACKOFF_MS: String(retry.backoffMs),
         ...services.workerEnv,

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
@@ -7,6 +8,8 @@ import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import { createApp, type AppConfig } from '../../src/api/app.js';
 import { createApiKeyStore, type ApiKeyStore } from '../../src/api/auth/api-key-store.js';
+import { createRunModelsService } from '../../src/api/models/run-models.service.js';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { createCancelRequests } from '../../src/cancel-requests.js';
 import { loadConfig } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/run-queue.js';
@@ -28,17 +31,31 @@ export interface TestApi {
   close(): Promise<void>;
 }
 
+export interface TestApiOptions {
+  /** Another Redis than REDIS_URL (one the test restarts). */
+  redisUrl?: string;
+  /** The jobs' retry policy. */
+  retry?: RetryPolicy;
+  /** Largest predict body. @defaultValue 10 MiB */
+  maxImageBytes?: number;
+  /** Where model downloads go. @defaultValue the OS temporary directory */
+  scratchRoot?: string;
+  /** @defaultValue 512 MiB */
+  modelCacheBytes?: number;
+}
+
 /**
- * The real app on an ephemeral port, with a silent logger and a fresh admin key. Config comes
- * from the defaults in src/config.ts (with QUEUE_PREFIX = the queue's), overridable per test.
+ * The real app on `db` at an ephemeral port, with a silent logger, a fresh admin key and the
+ * postgres artifact store. Config comes from the defaults in src/config.ts (with QUEUE_PREFIX =
+ * the queue's), overridable per test.
  */
 export async function startApi(
-  prisma: PrismaClient,
+  db: { prisma: PrismaClient; url: string },
   queue: Queue,
   overrides: Partial<AppConfig> = {},
-  /** Another Redis than REDIS_URL (one the test restarts), and the jobs' retry policy. */
-  options: { redisUrl?: string; retry?: RetryPolicy } = {},
+  options: TestApiOptions = {},
 ): Promise<TestApi> {
+  const { prisma } = db;
   const prefix = queue.opts.prefix ?? 'bull';
   const redisUrl = options.redisUrl ?? REDIS_URL;
   const cancels = createCancelRequests(redisUrl, prefix);
@@ -51,14 +68,29 @@ export async function startApi(
   });
   defaultApiKey = key;
   const config: AppConfig = { ...loadConfig({}), QUEUE_PREFIX: prefix, ...overrides };
+  const logger = pino({ level: 'silent' });
+  const artifacts = createPostgresArtifactStore(db.url);
+  const models = createRunModelsService({
+    prisma,
+    artifacts,
+    config: {
+      MODEL_CACHE_BYTES: options.modelCacheBytes ?? 512 * 1024 * 1024,
+      SCRATCH_ROOT: options.scratchRoot ?? os.tmpdir(),
+      TRAIN_BACKEND: 'wasm',
+      TRAIN_THREADS: 1,
+    },
+    logger,
+  });
   const app = createApp({
+    models,
+    maxImageBytes: options.maxImageBytes ?? 10 * 1024 * 1024,
     prisma,
     queue,
     cancels,
     redis,
     apiKeys,
     config,
-    logger: pino({ level: 'silent' }),
+    logger,
     ...(options.retry ? { retry: options.retry } : {}),
   });
   const server: Server = await new Promise((resolve) => {
@@ -74,6 +106,8 @@ export async function startApi(
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await cancels.close();
       await redis.quit();
+      models.close();
+      await artifacts.close();
     },
   };
 }

@@ -1,7 +1,6 @@
-import { mkdtemp, mkdir, readdir, rm } from 'node:fs/promises';
-import os from 'node:os';
-import path from 'node:path';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { ArtifactStore } from '../../src/artifacts/artifact-store.js';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import {
   checkpointsToDelete,
   createRunStore,
@@ -13,15 +12,18 @@ import { createTestDatabase } from '../helpers/database.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let store: RunStore;
+let artifactStore: ArtifactStore;
 let runId: string;
 /** The lease of a first attempt on `runId`, claimed in beforeEach. */
 let lease: Lease;
 
 beforeAll(async () => {
   db = await createTestDatabase('run_store');
-  store = createRunStore(db.prisma);
+  artifactStore = createPostgresArtifactStore(db.url);
+  store = createRunStore(db.prisma, artifactStore);
 });
 afterAll(async () => {
+  await artifactStore?.close();
   await db?.drop();
 });
 beforeEach(async () => {
@@ -97,21 +99,25 @@ describe('run store', () => {
     });
   });
 
-  it('keeps the latest and the best checkpoints, deleting the rest with their files', async () => {
-    const dir = await mkdtemp(path.join(os.tmpdir(), 'gq-retention-'));
+  it('keeps the latest and the best checkpoints, deleting the rest with their bytes in the artifact store', async () => {
+    const artifacts = artifactStore;
     const accuracy = [0.5, 0.9, 0.6, 0.7, 0.65];
+    // 1.5 MiB per file: two chunk rows each, so the chunks are seen to go too.
+    const file = new Uint8Array(1536 * 1024).fill(7);
     for (const [i, acc] of accuracy.entries()) {
-      const location = path.join(dir, `step-${(i + 1) * 10}`);
-      await mkdir(location);
+      const location = `runs/${runId}/step-${(i + 1) * 10}`;
+      await artifacts.put(`${location}/weights.bin`, [file]);
+      await artifacts.put(`${location}/manifest.json`, [new TextEncoder().encode('{}')]);
       await store.recordCheckpoint(lease, {
         step: (i + 1) * 10,
         epoch: i,
         location,
-        bytes: 1,
+        bytes: file.byteLength,
         sha256: 'x',
         metrics: { 'val/accuracy': acc },
       });
     }
+    expect(await db.prisma.artifactChunk.count()).toBe(5 * 3);
     const deleted = await store.applyRetention(lease, {
       keepLatest: 2,
       keepBest: 1,
@@ -123,8 +129,16 @@ describe('run store', () => {
       orderBy: { step: 'asc' },
     });
     expect(kept.map((c) => c.step)).toEqual([20, 40, 50]);
-    expect((await readdir(dir)).sort()).toEqual(['step-20', 'step-40', 'step-50']);
-    await rm(dir, { recursive: true, force: true });
+    const files = (await artifacts.list(`runs/${runId}`)).map((a) => a.key);
+    expect(files).toEqual(
+      [20, 40, 50].flatMap((step) => [
+        `runs/${runId}/step-${step}/manifest.json`,
+        `runs/${runId}/step-${step}/weights.bin`,
+      ]),
+    );
+    expect(await db.prisma.artifact.count()).toBe(3 * 2);
+    expect(await db.prisma.artifactChunk.count()).toBe(3 * 3);
+    await artifacts.delete('runs');
   });
 
   it('on resume from step s, deletes the metric points from s on and records resumedFromStep', async () => {

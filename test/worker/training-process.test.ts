@@ -136,4 +136,27 @@ describe('training child process', () => {
     expect(outcome).toMatchObject({ outcome: 'stopped', reason: 'cancel' });
     expect(outcome.outcome === 'stopped' && outcome.step).toBeLessThan(10);
   });
+
+  it('ends a run without a checkpoint spec with one checkpoint at its last step (the model users export)', async () => {
+    const job = trainJobSchema.parse({
+      runId: RUN_ID,
+      spec: { ...spec({ epochs: 1 }), checkpoint: undefined },
+    });
+    const messages: ChildMessage[] = [];
+    const child = startTrainingProcess(
+      {
+        type: 'start',
+        job,
+        artifactDir: path.join(artifacts, 'no-spec'),
+        backend: 'wasm',
+        threads: 1,
+        metricsEverySteps: 1,
+      },
+      (m) => messages.push(m),
+    );
+    expect((await child.finished).outcome).toBe('done');
+    // 64 training images in batches of 8: 8 steps.
+    expect(messages.filter((m) => m.type === 'checkpoint').map((m) => m.step)).toEqual([8]);
+    expect(await readdir(path.join(artifacts, 'no-spec'))).toEqual(['step-8']);
+  });
 });

@@ -57,6 +57,11 @@ export interface OpenApiInfo {
   description?: string;
 }
 
+/** JSON Schema 2020-12 (OpenAPI 3.1) for a body of raw bytes. */
+function binary(mediaType: string) {
+  return { type: 'string', contentMediaType: mediaType };
+}
+
 export function buildOpenApiDocument(routes: readonly RouteSpec[], info: OpenApiInfo) {
   const paths: Record<string, Record<string, unknown>> = {};
   for (const route of routes) {
@@ -74,7 +79,9 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: OpenApi
                     'application/json': { schema: jsonSchema(response.schema, 'output') },
                   },
                 }
-              : {}),
+              : response.contentType
+                ? { content: { [response.contentType]: { schema: binary(response.contentType) } } }
+                : {}),
           };
     }
     const errors: Record<string, string> = {
@@ -85,9 +92,11 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: OpenApi
       500: 'The server failed; nothing about why is disclosed',
     };
     if (params) errors[404] = 'No such run';
-    if (body) {
+    if (body || route.rawBody) {
       errors[413] = 'The body is larger than the limit';
-      errors[415] = 'The body is not application/json';
+      errors[415] = route.rawBody
+        ? `The body is not one of ${route.rawBody.types.join(', ')}`
+        : 'The body is not application/json';
     }
     for (const [status, description] of Object.entries(errors))
       responses[status] ??= problemResponse(description);
@@ -109,14 +118,24 @@ export function buildOpenApiDocument(routes: readonly RouteSpec[], info: OpenApi
         ...parameters(query, 'query'),
         ...parameters(headers, 'header'),
       ],
-      ...(body
+      ...(route.rawBody
         ? {
             requestBody: {
-              required: !body.safeParse(undefined).success,
-              content: { 'application/json': { schema: jsonSchema(body, 'input') } },
+              required: true,
+              description: route.rawBody.description,
+              content: Object.fromEntries(
+                route.rawBody.types.map((type) => [type, { schema: binary(type) }]),
+              ),
             },
           }
-        : {}),
+        : body
+          ? {
+              requestBody: {
+                required: !body.safeParse(undefined).success,
+                content: { 'application/json': { schema: jsonSchema(body, 'input') } },
+              },
+            }
+          : {}),
       responses,
     };
   }

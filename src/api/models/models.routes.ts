@@ -1,0 +1,59 @@
+/** `GET /v1/runs/:id/model` (export) and `POST /v1/runs/:id/predict`, declared with their schemas. */
+import { z } from 'zod';
+import { problemSchema } from '../errors.js';
+import { defineRoute, type RouteSpec } from '../route.js';
+import { runIdParams } from '../runs/runs.schemas.js';
+import { IMAGE_TYPES } from './image-input.js';
+import { modelQuery } from './models.schemas.js';
+import type { RunModelsService } from './run-models.service.js';
+
+export const predictionResponse = z.object({
+  runId: z.uuid(),
+  /** The checkpoint that answered: the best by the run's metric, else the latest. */
+  checkpoint: z.object({ id: z.uuid(), step: z.number().int() }),
+  /** Top 5, most likely first. */
+  predictions: z.array(z.object({ label: z.string(), probability: z.number() })),
+});
+
+export function modelsRoutes(service: RunModelsService, maxImageBytes: number): RouteSpec[] {
+  return [
+    defineRoute({
+      method: 'get',
+      path: '/v1/runs/:id/model',
+      tag: 'models',
+      summary:
+        'Download the trained model as a TensorFlow.js Layers model (tar of model.json + weights)',
+      request: { params: runIdParams, query: modelQuery },
+      responses: {
+        200: { description: 'The model archive', contentType: 'application/x-tar' },
+        409: { description: 'The checkpoint cannot be used', schema: problemSchema },
+        422: { description: 'This model cannot be exported', schema: problemSchema },
+      },
+      async handle({ params, query }, res) {
+        const { fileName, archive } = await service.exportModel(params.id, query.checkpoint);
+        res.status(200).type('application/x-tar').attachment(fileName);
+        archive.pipe(res);
+      },
+    }),
+
+    defineRoute({
+      method: 'post',
+      path: '/v1/runs/:id/predict',
+      tag: 'models',
+      summary: "Top-5 classes of an image, from the run's best checkpoint",
+      request: { params: runIdParams },
+      rawBody: {
+        types: IMAGE_TYPES,
+        limitBytes: maxImageBytes,
+        description: 'The image (JPEG, PNG or WebP), resized to the model input',
+      },
+      responses: {
+        200: { description: 'The five most likely classes', schema: predictionResponse },
+        422: { description: 'The run has no usable model', schema: problemSchema },
+      },
+      async handle({ params }, res, req) {
+        res.json(await service.predict(params.id, req.body as Buffer));
+      },
+    }),
+  ];
+}
