@@ -3,7 +3,6 @@
  * job from Redis, trains in its child process, and Postgres ends up with the run's metrics,
  * checkpoints and result.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,13 +11,20 @@ import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifa
 import { getJson, postJson, startApi } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
+import {
+  startWorkerProcess,
+  waitFor as waitForValue,
+  type WorkerProcess,
+} from '../helpers/worker-process.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let queue: Awaited<ReturnType<typeof createTestQueue>>;
 let api: Awaited<ReturnType<typeof startApi>>;
-let worker: ChildProcess;
+let worker: WorkerProcess;
 let artifacts: string;
-let workerLog = '';
+/** Every worker started so far; their logs read as one. */
+const workers: WorkerProcess[] = [];
+const workerLog = (): string => workers.map((w) => w.log()).join('');
 
 beforeAll(async () => {
   db = await createTestDatabase('e2e');
@@ -28,51 +34,30 @@ beforeAll(async () => {
   worker = startWorker();
 });
 
-/** A real worker process on this file's database, queue prefix and artifact directory. */
-function startWorker(): ChildProcess {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: db.url,
-      REDIS_URL,
-      QUEUE_PREFIX: queue.prefix,
-      SCRATCH_ROOT: artifacts,
-      TRAIN_BACKEND: 'wasm',
-      TRAIN_THREADS: '1',
-      LOG_LEVEL: 'info',
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
+/** A real worker process on this file's database, queue prefix and scratch directory. */
+function startWorker(): WorkerProcess {
+  const started = startWorkerProcess({
+    DATABASE_URL: db.url,
+    REDIS_URL,
+    QUEUE_PREFIX: queue.prefix,
+    SCRATCH_ROOT: artifacts,
+    TRAIN_BACKEND: 'wasm',
+    TRAIN_THREADS: '1',
   });
-  child.stdout?.on('data', (d: Buffer) => (workerLog += d.toString()));
-  child.stderr?.on('data', (d: Buffer) => (workerLog += d.toString()));
-  return child;
+  workers.push(started);
+  return started;
 }
 
 afterAll(async () => {
-  if (worker && worker.exitCode === null) {
-    const exited = new Promise((resolve) => worker.once('exit', resolve));
-    worker.kill('SIGTERM');
-    await exited;
-  }
+  for (const w of workers) await w.terminate();
   await api?.close();
   await queue?.close();
   await db?.drop();
   await rm(artifacts, { recursive: true, force: true });
 });
 
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMs: number,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline)
-      throw new Error(`timed out waiting for ${what}\nworker log:\n${workerLog.slice(-4000)}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs: number) {
+  return waitForValue(what, probe, timeoutMs, () => `worker log:\n${workerLog().slice(-4000)}`);
 }
 
 /** Submits a run far longer than any test waits for, and returns once it has trained `steps`. */
@@ -202,10 +187,7 @@ describe('submit → queue → worker → Postgres', () => {
   it('on SIGTERM mid-run, checkpoints, requeues the run without spending an attempt and exits 0; the next worker resumes it', async () => {
     const id = await startLongRun('long', 3);
 
-    const exited = new Promise<number | null>((resolve) =>
-      worker.once('exit', (code) => resolve(code)),
-    );
-    worker.kill('SIGTERM');
+    const exited = worker.terminate().then((r) => r.code);
     const started = Date.now();
     expect(await exited).toBe(0);
     expect(Date.now() - started).toBeLessThan(10_000);
@@ -218,8 +200,8 @@ describe('submit → queue → worker → Postgres', () => {
     expect(['delayed', 'waiting', 'prioritized']).toContain(await job?.getState());
 
     // Every worker log line is JSON, and lines about a run carry its ids.
-    expect(workerLog).toMatch(/"msg":"stopped"/);
-    const lines = workerLog
+    expect(workerLog()).toMatch(/"msg":"stopped"/);
+    const lines = workerLog()
       .trim()
       .split('\n')
       .map((l) => JSON.parse(l) as Record<string, unknown>);
