@@ -157,10 +157,24 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         }
       };
 
-      const resume = await checkpoints.fetchForResume(
-        runId,
-        await store.checkpointLocations(runId),
-      );
+      let resume: Awaited<ReturnType<CheckpointSync['fetchForResume']>>;
+      try {
+        resume = await checkpoints.fetchForResume(runId, await store.checkpointLocations(runId));
+      } catch (error) {
+        // The store (or Postgres) is unreachable: a transient fault. The run goes back to
+        // queued with the cause, and BullMQ retries the job after its backoff.
+        const cause = error instanceof Error ? error : new Error(String(error));
+        log.warn({ err: cause }, 'could not fetch the checkpoint to resume from; will retry');
+        await store
+          .markQueued(lease, {
+            name: cause.name,
+            message: cause.message,
+            attempt,
+            unrecoverable: false,
+          })
+          .catch(() => undefined);
+        throw cause;
+      }
       for (const { location, reason } of resume.unusable) {
         log.warn({ location, reason }, 'checkpoint not usable');
         writer.push('unusable checkpoint', () => store.deleteCheckpoint(lease, location));
