@@ -2,40 +2,25 @@
  * A run that uses up its attempts lands in the dead-letter view with its cause, and a retry
  * from there resumes it from its checkpoint.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { getJson, postJson } from '../helpers/api.js';
-import {
-  createFaultRig,
-  faultRunBody,
-  STEPS_PER_EPOCH,
-  waitForKillPoint,
-  type FaultRig,
-} from './rig.js';
+import { faultRunBody, useFaultRig, STEPS_PER_EPOCH, waitForKillPoint } from './rig.js';
 
-let rig: FaultRig;
-beforeAll(async () => {
-  rig = await createFaultRig('dead_letter', { attempts: 1 });
-});
-afterEach(async () => {
-  await rig?.stopWorkers();
-});
-afterAll(async () => {
-  await rig?.close();
-});
+const rig = useFaultRig('dead_letter', { attempts: 1 });
 
 describe('dead letters', () => {
   it('lists a run whose last attempt crashed, with its error, and retries it from its checkpoint', async () => {
-    const worker = rig.startWorker();
-    const id = await rig.submit(faultRunBody('crashes'));
-    const other = await rig.submit(faultRunBody('fine', 1));
-    await waitForKillPoint(rig, id, 10);
+    const worker = rig().startWorker();
+    const id = await rig().submit(faultRunBody('crashes'));
+    const other = await rig().submit(faultRunBody('fine', 1));
+    await waitForKillPoint(rig(), id, 10);
     const [child] = worker.trainingChildren();
     process.kill(child!, 'SIGKILL');
-    const failed = await rig.waitForRun(id, 'the run to fail', (r) => r.status === 'failed');
+    const failed = await rig().waitForRun(id, 'the run to fail', (r) => r.status === 'failed');
     expect(failed.error).toMatchObject({ name: 'TrainingProcessCrashed' });
-    await rig.waitForRun(other, 'the other run to succeed', (r) => r.status === 'succeeded');
+    await rig().waitForRun(other, 'the other run to succeed', (r) => r.status === 'succeeded');
 
-    const letters = await getJson(`${rig.apiUrl}/v1/dead-letter`);
+    const letters = await getJson(`${rig().apiUrl}/v1/dead-letter`);
     expect(letters.status).toBe(200);
     expect(letters.json.items.map((r: { id: string }) => r.id)).toEqual([id]);
     expect(letters.json.items[0]).toMatchObject({
@@ -47,18 +32,18 @@ describe('dead letters', () => {
     expect(letters.json.items[0].job.failedReason).toMatch(/training process exited/);
 
     // Only failed runs can be retried.
-    expect((await postJson(`${rig.apiUrl}/v1/runs/${other}/retry`, {})).status).toBe(409);
-    const retried = await postJson(`${rig.apiUrl}/v1/runs/${id}/retry`, {});
+    expect((await postJson(`${rig().apiUrl}/v1/runs/${other}/retry`, {})).status).toBe(409);
+    const retried = await postJson(`${rig().apiUrl}/v1/runs/${id}/retry`, {});
     expect(retried.status).toBe(202);
     expect(retried.json.status).toBe('queued');
-    const done = await rig.waitForRun(
+    const done = await rig().waitForRun(
       id,
       'the retried run to succeed',
       (r) => r.status === 'succeeded',
     );
     expect(done.resumedFromStep).toBeGreaterThanOrEqual(10);
-    await rig.expectCompleteMetrics(id, 3 * STEPS_PER_EPOCH);
-    expect((await getJson(`${rig.apiUrl}/v1/dead-letter`)).json.items).toEqual([]);
+    await rig().expectCompleteMetrics(id, 3 * STEPS_PER_EPOCH);
+    expect((await getJson(`${rig().apiUrl}/v1/dead-letter`)).json.items).toEqual([]);
     await worker.terminate();
   });
 });

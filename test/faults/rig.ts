@@ -7,7 +7,7 @@ import type { Job, Queue } from 'bullmq';
 import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
-import { expect } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { getJson, postJson, startApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
@@ -220,6 +220,30 @@ export async function createFaultRig(
       await db.drop();
       await rm(artifacts, { recursive: true, force: true });
     },
+  };
+}
+
+/**
+ * A rig for the calling test file: created before its tests, workers stopped after each test (so
+ * one test's failure stays its own), removed after the file. Call the result inside a test.
+ */
+export function useFaultRig(
+  label: string,
+  services?: Parameters<typeof createFaultRig>[1],
+): () => FaultRig {
+  let rig: FaultRig | undefined;
+  beforeAll(async () => {
+    rig = await createFaultRig(label, services);
+  });
+  afterEach(async () => {
+    await rig?.stopWorkers();
+  });
+  afterAll(async () => {
+    await rig?.close();
+  });
+  return () => {
+    if (!rig) throw new Error('the fault rig is only there inside tests');
+    return rig;
   };
 }
 

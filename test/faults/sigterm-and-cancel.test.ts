@@ -2,31 +2,22 @@
  * Fault cases 3 and 4: a worker told to stop (SIGTERM, as `docker compose stop` does) with a run
  * in each of its two device slots, and cancelling runs that are queued and running.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { postJson } from '../helpers/api.js';
-import { createFaultRig, faultRunBody, type FaultRig } from './rig.js';
+import { faultRunBody, useFaultRig } from './rig.js';
 
-let rig: FaultRig;
-beforeAll(async () => {
-  rig = await createFaultRig('sigterm_cancel');
-});
-afterEach(async () => {
-  await rig?.stopWorkers();
-});
-afterAll(async () => {
-  await rig?.close();
-});
+const rig = useFaultRig('sigterm_cancel');
 
 describe('graceful stop and cancel', () => {
   it('SIGTERM with two slots busy: both runs checkpoint and go back to the queue with no attempt used, and the worker exits within the grace period', async () => {
-    const worker = rig.startWorker({ WORKER_CONCURRENCY: '2', SHUTDOWN_GRACE_MS: '10000' });
+    const worker = rig().startWorker({ WORKER_CONCURRENCY: '2', SHUTDOWN_GRACE_MS: '10000' });
     const ids = [
-      await rig.submit(faultRunBody('slot-a', 50)),
-      await rig.submit(faultRunBody('slot-b', 50)),
+      await rig().submit(faultRunBody('slot-a', 50)),
+      await rig().submit(faultRunBody('slot-b', 50)),
     ];
     const running = await Promise.all(
       ids.map((id) =>
-        rig.waitForRun(id, 'both runs to train', (r) => (r.progress?.step ?? 0) >= 3),
+        rig().waitForRun(id, 'both runs to train', (r) => (r.progress?.step ?? 0) >= 3),
       ),
     );
     // One run per CPU slot, at the same time.
@@ -37,49 +28,49 @@ describe('graceful stop and cancel', () => {
     expect(code).toBe(0);
     expect(ms).toBeLessThan(10_000);
     for (const id of ids) {
-      const run = await rig.run(id);
+      const run = await rig().run(id);
       expect(run).toMatchObject({ status: 'queued', workerId: null, attempts: 1 });
       // The checkpoint was taken where training stopped, so nothing is lost.
-      expect(await rig.checkpointSteps(id)).toContain(run.progress?.step);
-      expect(await rig.lastMetricStep(id)).toBe((run.progress?.step ?? 0) - 1);
-      const job = await rig.queueJob(id);
+      expect(await rig().checkpointSteps(id)).toContain(run.progress?.step);
+      expect(await rig().lastMetricStep(id)).toBe((run.progress?.step ?? 0) - 1);
+      const job = await rig().queueJob(id);
       expect(job?.attemptsMade).toBe(0);
     }
   });
 
   it('cancels a queued run at once and a running one within 10 s, without retry, and the slot takes the next run', async () => {
-    const worker = rig.startWorker();
+    const worker = rig().startWorker();
     // The slot is busy with the runs of the previous test first; cancel those.
-    const running = await rig.submit(faultRunBody('to-cancel-running', 50));
-    const queued = await rig.submit(faultRunBody('to-cancel-queued', 50));
-    const next = await rig.submit(faultRunBody('next', 1));
-    for (const stale of await rig.activeRunIds()) {
+    const running = await rig().submit(faultRunBody('to-cancel-running', 50));
+    const queued = await rig().submit(faultRunBody('to-cancel-queued', 50));
+    const next = await rig().submit(faultRunBody('next', 1));
+    for (const stale of await rig().activeRunIds()) {
       if (![running, queued, next].includes(stale))
-        await postJson(`${rig.apiUrl}/v1/runs/${stale}/cancel`, {});
+        await postJson(`${rig().apiUrl}/v1/runs/${stale}/cancel`, {});
     }
-    await rig.waitForRun(running, 'the run to train', (r) => (r.progress?.step ?? 0) >= 2);
+    await rig().waitForRun(running, 'the run to train', (r) => (r.progress?.step ?? 0) >= 2);
 
-    const q = await postJson(`${rig.apiUrl}/v1/runs/${queued}/cancel`, {});
+    const q = await postJson(`${rig().apiUrl}/v1/runs/${queued}/cancel`, {});
     expect(q.status).toBe(200);
     expect(q.json.status).toBe('cancelled');
-    expect(await rig.queueJob(queued)).toBeUndefined();
+    expect(await rig().queueJob(queued)).toBeUndefined();
 
     const requested = Date.now();
-    const r = await postJson(`${rig.apiUrl}/v1/runs/${running}/cancel`, {});
+    const r = await postJson(`${rig().apiUrl}/v1/runs/${running}/cancel`, {});
     expect(r.status).toBe(202);
-    const cancelled = await rig.waitForRun(running, 'cancel', (x) => x.status === 'cancelled');
+    const cancelled = await rig().waitForRun(running, 'cancel', (x) => x.status === 'cancelled');
     const cancelMs = Date.now() - requested;
     console.log(`[fault 4] running run cancelled ${cancelMs} ms after the request`);
     expect(cancelMs).toBeLessThan(10_000);
     expect(cancelled.attempts).toBe(1);
-    expect(await (await rig.queueJob(running))?.getState()).toBe('completed');
+    expect(await (await rig().queueJob(running))?.getState()).toBe('completed');
 
-    const after = await rig.waitForRun(
+    const after = await rig().waitForRun(
       next,
       'the next run to succeed',
       (x) => x.status === 'succeeded',
     );
     expect(after.workerId).toMatch(new RegExp(`-${worker.pid}$`));
-    expect((await rig.run(queued)).status).toBe('cancelled'); // never ran
+    expect((await rig().run(queued)).status).toBe('cancelled'); // never ran
   });
 });
