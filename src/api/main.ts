@@ -1,5 +1,5 @@
 /** API process: `npm run start:api`. */
-import { Queue } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
@@ -8,6 +8,7 @@ import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
 import { createApiKeyStore } from './auth/api-key-store.js';
+import { createRunEventHub } from './events/run-event-hub.js';
 
 const config = loadConfig();
 const logger = createLogger(config, 'api');
@@ -24,6 +25,14 @@ await queue.waitUntilReady();
 const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
 redis.on('error', (error) => logger.error({ err: error }, 'rate-limit redis error'));
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
+// Live run events for /v1/runs/:id/events (its own subscriber connection, made on first use).
+const eventHub = createRunEventHub(redis, config.QUEUE_PREFIX);
+// Job started/completed/failed for the Prometheus counters.
+const jobEvents = new QueueEvents(TRAINING_QUEUE, {
+  connection: { url: config.REDIS_URL },
+  prefix: config.QUEUE_PREFIX,
+});
+jobEvents.on('error', (error) => logger.warn({ err: error }, 'queue events connection error'));
 
 const apiKeys = createApiKeyStore(prisma);
 await apiKeys.syncEnvKeys(config.API_KEYS);
@@ -41,6 +50,8 @@ const server = createApp({
   logger,
   config,
   apiKeys,
+  eventHub,
+  jobEvents,
   retry: { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS },
 }).listen(config.PORT, () => {
   logger.info({ port: config.PORT }, 'API listening');
@@ -50,7 +61,14 @@ async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
   // Finish in-flight requests before closing what they use.
   await new Promise((resolve) => server.close(resolve));
-  await Promise.allSettled([queue.close(), cancels.close(), redis.quit(), prisma.$disconnect()]);
+  await Promise.allSettled([
+    queue.close(),
+    jobEvents.close(),
+    eventHub.close(),
+    cancels.close(),
+    redis.quit(),
+    prisma.$disconnect(),
+  ]);
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

@@ -15,10 +15,10 @@ import type {
   CheckpointsResponse,
   CreateTrainRunInput,
   ListRunsQuery,
-  MetricsResponse,
   RunListResponse,
   RunResponse,
 } from '../api/runs/runs.schemas.js';
+import type { MetricsResponse } from '../api/metrics/metrics.schemas.js';
 
 export type {
   CheckpointsResponse,

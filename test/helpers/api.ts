@@ -7,6 +7,7 @@ import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import { createApp, type AppConfig } from '../../src/api/app.js';
 import { createApiKeyStore, type ApiKeyStore } from '../../src/api/auth/api-key-store.js';
+import { createRunEventHub } from '../../src/api/events/run-event-hub.js';
 import { createCancelRequests } from '../../src/cancel-requests.js';
 import { loadConfig } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/run-queue.js';
@@ -51,7 +52,9 @@ export async function startApi(
   });
   defaultApiKey = key;
   const config: AppConfig = { ...loadConfig({}), QUEUE_PREFIX: prefix, ...overrides };
+  const eventHub = createRunEventHub(redis, prefix);
   const app = createApp({
+    eventHub,
     prisma,
     queue,
     cancels,
@@ -71,7 +74,12 @@ export async function startApi(
     key,
     apiKeys,
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Event streams stay open until their clients go: end them so close() returns.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 1000).unref();
+      await closed;
+      await eventHub.close();
       await cancels.close();
       await redis.quit();
     },
