@@ -99,35 +99,40 @@ BEGIN
 END
 $$;
 
--- Deleted points (a resumed run drops its points from the resume step on): every bucket that
--- held one is rebuilt, level 4 from the raw points left, each higher level from the level
--- below it, so even the 2^20-step buckets cost a handful of rows to rebuild.
+-- Deleted points (a resumed run drops its points from the resume step on): per series, every
+-- bucket between the lowest and the highest deleted step is rebuilt, level 4 from the raw points
+-- left, each higher level from the level below it, so even the 2^20-step buckets cost a handful
+-- of rows. Plain range scans on the primary keys, not joins: right after a bulk load the planner
+-- has no statistics, and a join planned on none can scan the table once per bucket.
 CREATE FUNCTION "metric_rollup_after_delete"() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
+  s record;
   lvl smallint;
 BEGIN
-  FOREACH lvl IN ARRAY ARRAY[4, 6, 8, 10, 12, 14, 16, 18, 20]::smallint[] LOOP
-    WITH affected AS (SELECT DISTINCT "runId", "name", "step" >> lvl AS "bucket" FROM deleted)
-    DELETE FROM "MetricRollup" r USING affected a
-    WHERE r."runId" = a."runId" AND r."name" = a."name" AND r."level" = lvl AND r."bucket" = a."bucket";
+  FOR s IN SELECT "runId", "name", min("step") AS lo, max("step") AS hi FROM deleted GROUP BY 1, 2 LOOP
+    FOREACH lvl IN ARRAY ARRAY[4, 6, 8, 10, 12, 14, 16, 18, 20]::smallint[] LOOP
+      DELETE FROM "MetricRollup"
+      WHERE "runId" = s."runId" AND "name" = s."name" AND "level" = lvl
+        AND "bucket" BETWEEN (s.lo >> lvl) AND (s.hi >> lvl);
 
-    IF lvl = 4 THEN
-      INSERT INTO "MetricRollup" ("runId", "name", "level", "bucket", "min", "max", "last", "lastStep", "count")
-      SELECT a."runId", a."name", lvl, a."bucket", min(p."value"), max(p."value"),
-             (array_agg(p."value" ORDER BY p."step" DESC))[1], max(p."step"), count(*)::int
-      FROM (SELECT DISTINCT "runId", "name", "step" >> lvl AS "bucket" FROM deleted) a
-      JOIN "MetricPoint" p ON p."runId" = a."runId" AND p."name" = a."name"
-        AND p."step" >= (a."bucket"::bigint << lvl) AND p."step" < ((a."bucket"::bigint + 1) << lvl)
-      GROUP BY a."runId", a."name", a."bucket";
-    ELSE
-      INSERT INTO "MetricRollup" ("runId", "name", "level", "bucket", "min", "max", "last", "lastStep", "count")
-      SELECT a."runId", a."name", lvl, a."bucket", min(s."min"), max(s."max"),
-             (array_agg(s."last" ORDER BY s."lastStep" DESC))[1], max(s."lastStep"), sum(s."count")::int
-      FROM (SELECT DISTINCT "runId", "name", "step" >> lvl AS "bucket" FROM deleted) a
-      JOIN "MetricRollup" s ON s."runId" = a."runId" AND s."name" = a."name" AND s."level" = lvl - 2
-        AND s."bucket" >= (a."bucket"::bigint << 2) AND s."bucket" < ((a."bucket"::bigint + 1) << 2)
-      GROUP BY a."runId", a."name", a."bucket";
-    END IF;
+      IF lvl = 4 THEN
+        INSERT INTO "MetricRollup" ("runId", "name", "level", "bucket", "min", "max", "last", "lastStep", "count")
+        SELECT s."runId", s."name", lvl, p."step" >> lvl, min(p."value"), max(p."value"),
+               (array_agg(p."value" ORDER BY p."step" DESC))[1], max(p."step"), count(*)::int
+        FROM "MetricPoint" p
+        WHERE p."runId" = s."runId" AND p."name" = s."name"
+          AND p."step" >= ((s.lo >> lvl)::bigint << lvl) AND p."step" < (((s.hi >> lvl)::bigint + 1) << lvl)
+        GROUP BY p."step" >> lvl;
+      ELSE
+        INSERT INTO "MetricRollup" ("runId", "name", "level", "bucket", "min", "max", "last", "lastStep", "count")
+        SELECT s."runId", s."name", lvl, r."bucket" >> 2, min(r."min"), max(r."max"),
+               (array_agg(r."last" ORDER BY r."lastStep" DESC))[1], max(r."lastStep"), sum(r."count")::int
+        FROM "MetricRollup" r
+        WHERE r."runId" = s."runId" AND r."name" = s."name" AND r."level" = lvl - 2
+          AND r."bucket" BETWEEN ((s.lo >> lvl) << 2) AND (((s.hi >> lvl) << 2) + 3)
+        GROUP BY r."bucket" >> 2;
+      END IF;
+    END LOOP;
   END LOOP;
   RETURN NULL;
 END

@@ -22,8 +22,7 @@ export function eventsRoutes(deps: { prisma: PrismaClient; hub: RunEventHub }): 
       method: 'get',
       path: '/v1/runs/:id/events',
       tag: 'runs',
-      summary:
-        "A run's live events (text/event-stream): status, progress, metrics, checkpoint",
+      summary: "A run's live events (text/event-stream): status, progress, metrics, checkpoint",
       request: { params: runIdParams },
       responses: {
         200: {
@@ -63,7 +62,9 @@ export function eventsRoutes(deps: { prisma: PrismaClient; hub: RunEventHub }): 
           'X-Accel-Buffering': 'no',
         });
         res.flushHeaders();
-        res.write(`event: status\ndata: ${JSON.stringify({ type: 'status', runId, status: run.status, progress: run.progress })}\n\n`);
+        res.write(
+          `event: status\ndata: ${JSON.stringify({ type: 'status', runId, status: run.status, progress: run.progress })}\n\n`,
+        );
         open = true;
         for (const frame of buffered.splice(0)) res.write(frame);
         const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);

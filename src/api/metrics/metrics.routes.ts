@@ -25,7 +25,10 @@ export function metricsRoutes(service: MetricsService): RouteSpec[] {
         'Log points of an external run (up to 10,000 a request; idempotent on name and step)',
       request: { params: runIdParams, body: ingestMetricsBody },
       responses: {
-        200: { description: 'Stored; points sent before are not counted again', schema: ingestMetricsResponse },
+        200: {
+          description: 'Stored; points sent before are not counted again',
+          schema: ingestMetricsResponse,
+        },
         409: { description: 'Not an external run, or it has finished', schema: problemSchema },
       },
       async handle({ params, body }, res) {

@@ -54,8 +54,16 @@ const commaList = <T extends z.ZodType<string, string>>(item: T, max: number) =>
 const seriesQueryFields = {
   names: commaList(metricNameSchema, 50)
     .optional()
-    .describe("Comma-separated metric names (`train/loss,val/accuracy`); all of the run's when absent"),
-  fromStep: z.coerce.number().int().min(0).max(MAX_STEP).optional().describe('First step, inclusive'),
+    .describe(
+      "Comma-separated metric names (`train/loss,val/accuracy`); all of the run's when absent",
+    ),
+  fromStep: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_STEP)
+    .optional()
+    .describe('First step, inclusive'),
   toStep: z.coerce.number().int().min(0).max(MAX_STEP).optional().describe('Last step, inclusive'),
   maxPoints: z.coerce
     .number()

@@ -50,7 +50,11 @@ export function createMetricsService({ prisma, events, onIngested }: MetricsServ
           `run ${runId} is a ${run.kind} run; its worker writes its metrics`,
         );
       if (run.status !== 'running')
-        throw new HttpError(409, 'Conflict', `run ${runId} is ${run.status}; it takes no more points`);
+        throw new HttpError(
+          409,
+          'Conflict',
+          `run ${runId} is ${run.status}; it takes no more points`,
+        );
       const now = Date.now();
       const points = body.points.map((p) => ({
         name: p.name,

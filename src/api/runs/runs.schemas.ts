@@ -4,11 +4,7 @@
  * the typed client.
  */
 import { z } from 'zod';
-import {
-  checkTrainRunSpec,
-  trainResultSchema,
-  trainRunSpecFields,
-} from '../../jobs.js';
+import { checkTrainRunSpec, trainResultSchema, trainRunSpecFields } from '../../jobs.js';
 
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export const RUN_KINDS = ['train', 'eval', 'external'] as const;

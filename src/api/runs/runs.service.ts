@@ -181,7 +181,11 @@ export function createRunsService({
     async finishExternalRun(id: string, body: FinishRunBody): Promise<Run> {
       const run = await findRun(id);
       if (run.kind !== 'external')
-        throw new HttpError(409, 'Conflict', `run ${id} is a ${run.kind} run; its worker finishes it`);
+        throw new HttpError(
+          409,
+          'Conflict',
+          `run ${id} is a ${run.kind} run; its worker finishes it`,
+        );
       const { count } = await prisma.run.updateMany({
         where: { id, status: 'running' },
         data: {
@@ -199,7 +203,8 @@ export function createRunsService({
             : {}),
         },
       });
-      if (count === 0) throw new HttpError(409, 'Conflict', `run ${id} is ${run.status}, not running`);
+      if (count === 0)
+        throw new HttpError(409, 'Conflict', `run ${id} is ${run.status}, not running`);
       const finished = await findRun(id);
       statusChanged(finished);
       return finished;
