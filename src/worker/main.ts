@@ -11,9 +11,11 @@ import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
+import { createRunEventPublisher } from '../run-events.js';
 import { planSlots, SlotPool } from './device-slots.js';
 import { createTrainJobProcessor } from './process-train-job.js';
 import { startReconciler } from './reconciler.js';
+import { withRunEvents } from './publishing-run-store.js';
 import { createRunStore } from './run-store.js';
 import type { TrainingProcess } from './training-process.js';
 import { registerWorker } from './worker-registry.js';
@@ -26,7 +28,15 @@ const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger(config, 'worker').child({ workerId });
 const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
-const store = createRunStore(prisma);
+// Live events (status, progress, metrics, checkpoints) for dashboards, via Redis pub/sub.
+const eventsRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
+eventsRedis.on('error', (error) => logger.debug({ err: error }, 'events redis error'));
+const store = withRunEvents(
+  createRunStore(prisma),
+  createRunEventPublisher(eventsRedis, config.QUEUE_PREFIX, (error) =>
+    logger.debug({ err: error }, 'could not publish a run event'),
+  ),
+);
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 const slots = new SlotPool(planSlots(config));
 const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
@@ -154,6 +164,7 @@ async function shutdown(signal: string): Promise<void> {
     cancels.close(),
     queue.close(),
     reconcilerRedis.quit(),
+    eventsRedis.quit(),
     prisma.$disconnect(),
   ]);
   logger.info('stopped');

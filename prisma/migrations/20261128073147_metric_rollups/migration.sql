@@ -1,3 +1,21 @@
+/*
+  Warnings:
+
+  - The primary key for the `MetricPoint` table will be changed. If it partially fails, the table could be left without primary key constraint.
+  - You are about to drop the column `id` on the `MetricPoint` table. All the data in the column will be lost.
+
+*/
+-- DropForeignKey
+ALTER TABLE "MetricPoint" DROP CONSTRAINT "MetricPoint_runId_fkey";
+
+-- DropIndex
+DROP INDEX "MetricPoint_runId_name_step_key";
+
+-- AlterTable
+ALTER TABLE "MetricPoint" DROP CONSTRAINT "MetricPoint_pkey",
+DROP COLUMN "id",
+ADD CONSTRAINT "MetricPoint_pkey" PRIMARY KEY ("runId", "name", "step");
+
 -- CreateTable
 CREATE TABLE "MetricRollup" (
     "runId" UUID NOT NULL,
@@ -15,7 +33,6 @@ CREATE TABLE "MetricRollup" (
 
 -- AddForeignKey
 ALTER TABLE "MetricRollup" ADD CONSTRAINT "MetricRollup_runId_fkey" FOREIGN KEY ("runId") REFERENCES "Run"("id") ON DELETE CASCADE ON UPDATE CASCADE;
-
 
 -- Rollup maintenance (written by hand; the schema engine does not diff functions or triggers).
 -- Levels 4, 6, ..., 20: buckets of 16, 64, ..., 2^20 steps. Each level is built from the one
@@ -143,6 +160,22 @@ CREATE TRIGGER "MetricPoint_rollup_insert" AFTER INSERT ON "MetricPoint"
 
 CREATE TRIGGER "MetricPoint_rollup_delete" AFTER DELETE ON "MetricPoint"
   REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION "metric_rollup_after_delete"();
+
+-- An updated value (an upsert) rebuilds its buckets the same way, from the raw points now
+-- stored. Moving a point to another step or series is not supported: nothing here does that.
+CREATE TRIGGER "MetricPoint_rollup_update" AFTER UPDATE ON "MetricPoint"
+  REFERENCING OLD TABLE AS deleted FOR EACH STATEMENT EXECUTE FUNCTION "metric_rollup_after_delete"();
+
+-- A deleted run takes its points along (what the foreign key's ON DELETE CASCADE did).
+CREATE FUNCTION "run_delete_metric_points"() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM "MetricPoint" p USING gone_runs g WHERE p."runId" = g."id";
+  RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER "Run_delete_metric_points" AFTER DELETE ON "Run"
+  REFERENCING OLD TABLE AS gone_runs FOR EACH STATEMENT EXECUTE FUNCTION "run_delete_metric_points"();
 
 -- Rollups of the points stored before this migration.
   WITH
