@@ -76,17 +76,19 @@ export function createSeriesChart(container, options) {
         const at = uSeries.length;
         uSeries.push({
           label: `${label} min`,
-          stroke: 'transparent',
+          stroke: `${color}70`,
+          width: 1,
           spanGaps: true,
           points: { show: false },
         });
         uSeries.push({
           label: `${label} max`,
-          stroke: 'transparent',
+          stroke: `${color}70`,
+          width: 1,
           spanGaps: true,
           points: { show: false },
         });
-        bands.push({ series: [at + 1, at], fill: `${color}22` });
+        bands.push({ series: [at + 1, at], fill: `${color}40` });
       }
     });
     const data = tables.length > 0 ? uPlot.join(tables) : [[]];
@@ -126,6 +128,7 @@ export function createSeriesChart(container, options) {
   let refetch;
   return {
     root,
+    names: options.names,
     ready: load(null),
     /** A run's metrics event: append its points (or refetch when it carried only a summary). */
     onMetrics(event) {
@@ -157,6 +160,7 @@ export function createSeriesChart(container, options) {
     destroy() {
       plot?.destroy();
       clearTimeout(refetch);
+      root.remove();
     },
   };
 }
