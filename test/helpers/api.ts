@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
-import type { Queue } from 'bullmq';
+import type { Queue, QueueEvents } from 'bullmq';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import { createApp, type AppConfig } from '../../src/api/app.js';
@@ -38,7 +38,7 @@ export async function startApi(
   queue: Queue,
   overrides: Partial<AppConfig> = {},
   /** Another Redis than REDIS_URL (one the test restarts), and the jobs' retry policy. */
-  options: { redisUrl?: string; retry?: RetryPolicy } = {},
+  options: { redisUrl?: string; retry?: RetryPolicy; jobEvents?: QueueEvents } = {},
 ): Promise<TestApi> {
   const prefix = queue.opts.prefix ?? 'bull';
   const redisUrl = options.redisUrl ?? REDIS_URL;
@@ -63,6 +63,7 @@ export async function startApi(
     config,
     logger: pino({ level: 'silent' }),
     ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.jobEvents ? { jobEvents: options.jobEvents } : {}),
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));

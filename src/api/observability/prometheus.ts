@@ -72,7 +72,7 @@ export function createApiMetrics(deps: {
   });
   const failed = new Counter({
     name: 'gq_jobs_failed_total',
-    help: 'Job attempts that failed',
+    help: 'Jobs that failed for good (retries spent, or an unrecoverable error)',
     labelNames: ['queue'],
     registers: [registry],
   });
