@@ -10,10 +10,16 @@
  * 3. Zoom: --queries random 1,000-step ranges with maxPoints=1000, each checked against the
  *    values that were sent (exact equality), p50 latency.
  *
+ * The machine is shared, so besides wall-clock throughput the ingest also reports the CPU time
+ * it cost: the API process and its Postgres backends (Linux /proc), per point, and the
+ * throughput that cost allows on 2 cores nobody else uses.
+ *
  * Starts `src/api/main.ts` as a child process on a scratch database and queue prefix (on
  * DATABASE_URL / REDIS_URL) and removes both afterwards.
  */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
+import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import net from 'node:net';
 import { parseArgs } from 'node:util';
@@ -95,6 +101,32 @@ const api = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
 const base = `http://127.0.0.1:${port}`;
 const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
 
+/** Postgres backends serving the scratch database (the API's pool). */
+async function ourBackends(): Promise<number[]> {
+  const client = new pg.Client({ connectionString: config.DATABASE_URL });
+  await client.connect();
+  try {
+    const { rows } = await client.query<{ pid: number }>(
+      'SELECT pid FROM pg_stat_activity WHERE datname = $1',
+      [dbName],
+    );
+    return rows.map((r) => r.pid);
+  } finally {
+    await client.end();
+  }
+}
+
+/** User + system CPU seconds of these processes so far (gone ones count 0). */
+async function cpuSeconds(pids: number[]): Promise<number> {
+  let ticks = 0;
+  for (const pid of pids) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    ticks += Number(fields[11] ?? 0) + Number(fields[12] ?? 0);
+  }
+  return ticks / 100; // USER_HZ
+}
+
 async function cleanup(): Promise<void> {
   api.kill('SIGTERM');
   await new Promise((resolve) => api.once('exit', resolve));
@@ -122,6 +154,14 @@ try {
   });
   const { id: runId } = (await created.json()) as { id: string };
 
+  // Warm-up: every pool connection (and so every backend) is open before the CPU is counted.
+  await Promise.all(
+    Array.from({ length: 4 }, () =>
+      fetch(`${base}/v1/runs/${runId}/metrics?maxPoints=1`, { headers }),
+    ),
+  );
+  const backends = await ourBackends();
+  const cpuBefore = await cpuSeconds([api.pid!, ...backends]);
   const ingestStart = performance.now();
   let next = 0;
   let inserted = 0;
@@ -140,10 +180,17 @@ try {
     }),
   );
   const ingestSeconds = (performance.now() - ingestStart) / 1000;
+  const backendsAfter = await ourBackends();
+  const cpu =
+    (await cpuSeconds([api.pid!, ...new Set([...backends, ...backendsAfter])])) - cpuBefore;
+  const cpuMicrosPerPoint = (cpu / POINTS) * 1e6;
   if (inserted !== POINTS) throw new Error(`inserted ${inserted} of ${POINTS}`);
   const pointsPerSecond = POINTS / ingestSeconds;
   log(
     `ingest: ${POINTS.toLocaleString()} points in ${ingestSeconds.toFixed(2)} s = ${Math.round(pointsPerSecond).toLocaleString()} points/s (${CONCURRENCY} requests in flight)`,
+  );
+  log(
+    `ingest CPU: ${cpu.toFixed(1)} s (API process + its Postgres backends) = ${cpuMicrosPerPoint.toFixed(1)} µs/point, i.e. ${Math.round(2 / (cpu / POINTS)).toLocaleString()} points/s on 2 free cores`,
   );
 
   const timed = async (url: string) => {
@@ -204,6 +251,9 @@ try {
     concurrency: CONCURRENCY,
     ingestSeconds,
     pointsPerSecond,
+    cpuSeconds: cpu,
+    cpuMicrosPerPoint,
+    pointsPerSecondOnTwoFreeCores: 2 / (cpu / POINTS),
     fullRange: {
       buckets,
       p50Ms: median(full),
