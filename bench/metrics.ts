@@ -226,7 +226,7 @@ try {
       Math.min(...points.map((p) => p.min!)) === trueMin;
   }
   log(
-    `full range, maxPoints=1000: ${buckets} buckets, p50 ${median(full).toFixed(1)} ms, p95 ${percentile(full, 95).toFixed(1)} ms (client round trip)`,
+    `full range, maxPoints=1000: ${buckets} buckets, p50 ${median(full).toFixed(1)} ms, p95 ${percentile(full, 95).toFixed(1)} ms (client round trip), min/max envelope exact: ${envelopeOk ? 'yes' : 'NO'}`,
   );
 
   const zoom: number[] = [];
