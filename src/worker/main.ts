@@ -28,12 +28,13 @@ const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger(config, 'worker').child({ workerId });
 const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
-// Live events (status, progress, metrics, checkpoints) for dashboards, via Redis pub/sub.
-const eventsRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: 1 });
-eventsRedis.on('error', (error) => logger.debug({ err: error }, 'events redis error'));
+// The reconciler's lock, and live run events (status, progress, metrics, checkpoints) for
+// dashboards via Redis pub/sub: one plain connection serves both.
+const reconcilerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+reconcilerRedis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
 const store = withRunEvents(
   createRunStore(prisma),
-  createRunEventPublisher(eventsRedis, config.QUEUE_PREFIX, (error) =>
+  createRunEventPublisher(reconcilerRedis, config.QUEUE_PREFIX, (error) =>
     logger.debug({ err: error }, 'could not publish a run event'),
   ),
 );
@@ -106,8 +107,6 @@ const queue = new Queue(TRAINING_QUEUE, {
   prefix: config.QUEUE_PREFIX,
 });
 queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
-const reconcilerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-reconcilerRedis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
 const reconciler = startReconciler(
   { prisma, queue, store, logger, retry, redis: reconcilerRedis },
   config.RECONCILE_EVERY_MS,
@@ -164,7 +163,6 @@ async function shutdown(signal: string): Promise<void> {
     cancels.close(),
     queue.close(),
     reconcilerRedis.quit(),
-    eventsRedis.quit(),
     prisma.$disconnect(),
   ]);
   logger.info('stopped');
