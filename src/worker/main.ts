@@ -11,11 +11,9 @@ import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
-import { createRunEventPublisher } from '../run-events.js';
 import { planSlots, SlotPool } from './device-slots.js';
 import { createTrainJobProcessor } from './process-train-job.js';
 import { startReconciler } from './reconciler.js';
-import { withRunEvents } from './publishing-run-store.js';
 import { createRunStore } from './run-store.js';
 import type { TrainingProcess } from './training-process.js';
 import { registerWorker } from './worker-registry.js';
@@ -28,16 +26,7 @@ const workerId = `${os.hostname()}-${process.pid}`;
 const logger = createLogger(config, 'worker').child({ workerId });
 const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
-// The reconciler's lock, and live run events (status, progress, metrics, checkpoints) for
-// dashboards via Redis pub/sub: one plain connection serves both.
-const reconcilerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-reconcilerRedis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-const store = withRunEvents(
-  createRunStore(prisma),
-  createRunEventPublisher(reconcilerRedis, config.QUEUE_PREFIX, (error) =>
-    logger.debug({ err: error }, 'could not publish a run event'),
-  ),
-);
+const store = createRunStore(prisma);
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 const slots = new SlotPool(planSlots(config));
 const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
@@ -107,6 +96,8 @@ const queue = new Queue(TRAINING_QUEUE, {
   prefix: config.QUEUE_PREFIX,
 });
 queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
+const reconcilerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
+reconcilerRedis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
 const reconciler = startReconciler(
   { prisma, queue, store, logger, retry, redis: reconcilerRedis },
   config.RECONCILE_EVERY_MS,
