@@ -7,6 +7,8 @@ import { followRunEvents } from './api.js';
 import { duration, escapeHtml, number, progressBar, statusBadge } from './format.js';
 import { createSeriesChart } from './series-chart.js';
 
+const POLL_MS = 5000;
+
 const CHARTS = [
   { title: 'Loss', names: ['train/loss', 'val/loss'] },
   { title: 'Accuracy', names: ['train/accuracy', 'val/accuracy', 'val/top5'] },
@@ -150,7 +152,18 @@ export function renderRun(main, runId, { api }) {
       main.querySelector('#error').textContent = error.message;
     });
 
+  // Workers do not publish events yet (see README "Live events"): while the run is live, read
+  // it and its series again every few seconds as well.
+  const poll = setInterval(() => {
+    if (!run || !['queued', 'running'].includes(run.status)) return;
+    void loadRun().catch(() => undefined);
+    if (rebuilding) return;
+    if (charts.length === 0) rebuilding = buildCharts().finally(() => (rebuilding = undefined));
+    else for (const c of charts) c.refresh();
+  }, POLL_MS);
+
   return () => {
+    clearInterval(poll);
     stop();
     for (const c of charts) c.destroy();
   };

@@ -157,6 +157,10 @@ export function createSeriesChart(container, options) {
         }, 1000);
       } else if (changed) draw(null);
     },
+    /** Reads the whole range again unless the user is zoomed in (polling fallback). */
+    refresh() {
+      if (!zoomed) void load(null);
+    },
     destroy() {
       plot?.destroy();
       clearTimeout(refetch);
