@@ -13,6 +13,33 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard: plain ES modules that run in the browser (no build step, no TypeScript).
+    files: ['src/dashboard/**/*.js'],
+    languageOptions: {
+      sourceType: 'module',
+      globals: Object.fromEntries(
+        [
+          'window',
+          'document',
+          'location',
+          'history',
+          'localStorage',
+          'fetch',
+          'performance',
+          'setTimeout',
+          'clearTimeout',
+          'setInterval',
+          'clearInterval',
+          'URLSearchParams',
+          'TextDecoder',
+          'AbortController',
+          'Element',
+          'HTMLElement',
+        ].map((name) => [name, 'readonly']),
+      ),
+    },
+  },
+  {
     // Benchmarks and CLIs talk to the terminal through process.stdout; tests may log freely,
     // and read JSON responses without declaring every shape.
     files: ['test/**', 'bench/**'],

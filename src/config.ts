@@ -82,6 +82,20 @@ const envSchema = z.object({
     .min(1024)
     .max(1024 ** 3)
     .default(1024 ** 2),
+  /**
+   * Largest body of `POST /v1/runs/:id/metrics` (10,000 points a request). @defaultValue 4 MiB
+   */
+  METRICS_BODY_LIMIT_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(4 * 1024 ** 2),
+  /**
+   * Who may scrape `GET /metrics`: `key` (an API key with the read scope, sent by Prometheus as
+   * `authorization: { credentials: <key> }`), or `none` (open; for a private network).
+   */
+  PROMETHEUS_AUTH: z.enum(['key', 'none']).default('key'),
   /** Requests one API key may make per RATE_LIMIT_WINDOW_SECONDS, across all API replicas; 0 turns limiting off. */
   RATE_LIMIT_MAX: z.coerce.number().int().min(0).max(1_000_000).default(600),
   RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),

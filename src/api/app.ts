@@ -2,12 +2,17 @@
  * The HTTP API. `createApp(deps)` builds it from connections made elsewhere (main.ts, tests),
  * so nothing connects at import time.
  *
- * Open: /healthz, /readyz, /openapi.json, /docs. Everything under /v1 and /admin goes through,
+ * Open: /healthz, /readyz, /openapi.json, /docs, the dashboard's static files (/, /runs/:id,
+ * /ui/...; the page asks for a key), and /metrics when PROMETHEUS_AUTH=none. Everything under
+ * /v1 and /admin (bull-board at /admin/queues) goes through,
  * in order: API key (401), rate limit per key (429), scope (403), JSON content type (415), body
  * size (413) and JSON syntax (400), prototype-pollution keys (400); then the route validates
  * its parameters, query, headers and body with its zod schemas (400).
  */
-import type { Queue } from 'bullmq';
+import { createBullBoard } from '@bull-board/api';
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
+import { ExpressAdapter } from '@bull-board/express';
+import type { Queue, QueueEvents } from 'bullmq';
 import cors from 'cors';
 import express, { Router, type Express } from 'express';
 import helmet from 'helmet';
@@ -17,10 +22,17 @@ import type { Config } from '../config.js';
 import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
 import type { RetryPolicy } from '../run-queue.js';
+import { createRunEventPublisher, type RunEventPublisher } from '../run-events.js';
 import { createApiKeyStore, type ApiKeyStore } from './auth/api-key-store.js';
 import { authenticate, authorize } from './auth/authenticate.js';
 import { errorHandler, notFoundHandler } from './errors.js';
+import { createDashboardRouter } from './dashboard/dashboard.router.js';
 import { deadLetterRoutes } from './dead-letter/dead-letter.routes.js';
+import { eventsRoutes } from './events/events.routes.js';
+import { createRunEventHub, type RunEventHub } from './events/run-event-hub.js';
+import { INGEST_PATH, metricsRoutes } from './metrics/metrics.routes.js';
+import { createMetricsService } from './metrics/metrics.service.js';
+import { createApiMetrics, type ApiMetrics } from './observability/prometheus.js';
 import { createHealthRouter } from './health/health.router.js';
 import { modelsRoutes } from './models/models.routes.js';
 import type { RunModelsService } from './models/run-models.service.js';
@@ -41,6 +53,8 @@ export type AppConfig = Pick<
   Config,
   | 'QUEUE_PREFIX'
   | 'BODY_LIMIT_BYTES'
+  | 'METRICS_BODY_LIMIT_BYTES'
+  | 'PROMETHEUS_AUTH'
   | 'RATE_LIMIT_MAX'
   | 'RATE_LIMIT_WINDOW_SECONDS'
   | 'CORS_ORIGINS'
@@ -65,17 +79,65 @@ export interface AppDeps {
   models: RunModelsService;
   /** Largest image body `POST /v1/runs/:id/predict` accepts (PREDICT_MAX_BYTES). */
   maxImageBytes: number;
+  /** Where run events are published; by default Redis pub/sub on `redis`. */
+  events?: RunEventPublisher;
+  /**
+   * Relays run events to event streams; by default one that opens its own subscriber connection
+   * (a duplicate of `redis`) on the first stream. Pass one to close it on shutdown.
+   */
+  eventHub?: RunEventHub;
+  /** BullMQ events of the training queue, for the Prometheus job counters. */
+  jobEvents?: QueueEvents;
+}
+
+/** What apiRoutes builds once per app and createApp shares with its other parts. */
+interface AppParts {
+  events: RunEventPublisher;
+  hub: RunEventHub;
+  metrics: ApiMetrics;
+}
+
+function appParts(deps: AppDeps): AppParts {
+  return {
+    events: deps.events ?? createRunEventPublisher(deps.redis, deps.config.QUEUE_PREFIX),
+    hub: deps.eventHub ?? createRunEventHub(deps.redis, deps.config.QUEUE_PREFIX),
+    metrics: createApiMetrics({
+      queue: deps.queue,
+      prisma: deps.prisma,
+      ...(deps.jobEvents ? { jobEvents: deps.jobEvents } : {}),
+    }),
+  };
 }
 
 /** Every route the API serves under /v1, declared with its schemas (also the OpenAPI source). */
-export function apiRoutes(deps: AppDeps): RouteSpec[] {
-  const runs = createRunsService(deps);
+export function apiRoutes(deps: AppDeps, parts: AppParts = appParts(deps)): RouteSpec[] {
+  const runs = createRunsService({ ...deps, events: parts.events });
+  const metrics = createMetricsService({
+    prisma: deps.prisma,
+    events: parts.events,
+    onIngested: (n) => parts.metrics.ingestedPoints.inc(n),
+  });
   return [
     ...runsRoutes(runs),
     ...modelsRoutes(deps.models, deps.maxImageBytes),
+    ...metricsRoutes(metrics),
+    ...eventsRoutes({ prisma: deps.prisma, hub: parts.hub }),
     ...deadLetterRoutes(runs),
     ...queuesRoutes(deps),
   ];
+}
+
+/**
+ * JSON bodies up to BODY_LIMIT_BYTES, except metric ingest: 10,000 points need more than 1 MiB,
+ * so that one route gets METRICS_BODY_LIMIT_BYTES.
+ */
+function jsonBody(config: AppConfig): express.RequestHandler {
+  const small = express.json({ limit: config.BODY_LIMIT_BYTES });
+  const large = express.json({ limit: config.METRICS_BODY_LIMIT_BYTES });
+  return (req, res, next) => {
+    const path = req.originalUrl.split('?')[0] ?? '';
+    (req.method === 'POST' && INGEST_PATH.test(path) ? large : small)(req, res, next);
+  };
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -101,8 +163,11 @@ export function createApp(deps: AppDeps): Express {
     );
   }
 
-  const routes = apiRoutes(deps);
+  const parts = appParts(deps);
+  const routes = apiRoutes(deps, parts);
+  app.use(parts.metrics.httpLatency);
   app.use(createHealthRouter(deps));
+  app.use(createDashboardRouter());
   app.use(
     createDocsRouter(
       buildOpenApiDocument(routes, {
@@ -125,10 +190,21 @@ export function createApp(deps: AppDeps): Express {
     }),
     authorize(),
     requireJsonBody([...new Set(routes.flatMap((r) => r.rawBody?.types ?? []))]),
-    express.json({ limit: config.BODY_LIMIT_BYTES }),
+    jsonBody(config),
     rejectPrototypeKeys(),
   );
   app.use([...PROTECTED_PREFIXES], guard);
+  if (config.PROMETHEUS_AUTH === 'key') app.use('/metrics', guard);
+  app.get('/metrics', async (_req, res) => {
+    res.set('Content-Type', parts.metrics.registry.contentType);
+    res.send(await parts.metrics.registry.metrics());
+  });
+
+  // bull-board's pages, behind the /admin guard (admin scope).
+  const board = new ExpressAdapter();
+  board.setBasePath('/admin/queues');
+  createBullBoard({ queues: [new BullMQAdapter(deps.queue)], serverAdapter: board });
+  app.use('/admin/queues', board.getRouter());
 
   const api = Router();
   mountRoutes(api, routes);

@@ -1,5 +1,5 @@
 /** API process: `npm run start:api`. */
-import { Queue } from 'bullmq';
+import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
@@ -9,6 +9,7 @@ import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
 import { createArtifactStore } from '../artifacts/create-artifact-store.js';
 import { createApiKeyStore } from './auth/api-key-store.js';
+import { createRunEventHub } from './events/run-event-hub.js';
 import { createRunModelsService } from './models/run-models.service.js';
 
 const config = loadConfig();
@@ -26,6 +27,14 @@ await queue.waitUntilReady();
 const redis = new Redis(config.REDIS_URL, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
 redis.on('error', (error) => logger.error({ err: error }, 'rate-limit redis error'));
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
+// Live run events for /v1/runs/:id/events (its own subscriber connection, made on first use).
+const eventHub = createRunEventHub(redis, config.QUEUE_PREFIX);
+// Job started/completed/failed for the Prometheus counters.
+const jobEvents = new QueueEvents(TRAINING_QUEUE, {
+  connection: { url: config.REDIS_URL },
+  prefix: config.QUEUE_PREFIX,
+});
+jobEvents.on('error', (error) => logger.warn({ err: error }, 'queue events connection error'));
 
 const apiKeys = createApiKeyStore(prisma);
 await apiKeys.syncEnvKeys(config.API_KEYS);
@@ -48,6 +57,8 @@ const server = createApp({
   logger,
   config,
   apiKeys,
+  eventHub,
+  jobEvents,
   retry: { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS },
 }).listen(config.PORT, () => {
   logger.info({ port: config.PORT }, 'API listening');
@@ -60,6 +71,8 @@ async function shutdown(signal: string): Promise<void> {
   models.close();
   await Promise.allSettled([
     queue.close(),
+    jobEvents.close(),
+    eventHub.close(),
     cancels.close(),
     redis.quit(),
     artifacts.close(),

@@ -5,9 +5,13 @@
  *   const gq = createApiClient({ baseUrl: 'http://localhost:8080', apiKey: process.env.KEY });
  *   const run = await gq.submit({ kind: 'train', model, dataset, train });
  *
- * Not here yet, because the server has no such routes on this branch: `events(id)` (the SSE
- * stream `GET /v1/runs/:id/events`) and `logMetrics(...)` for external runs. Both come with the
- * issues that add those routes.
+ * External runs (a trainer elsewhere logging here):
+ *
+ *   const run = await gq.createExternal({ kind: 'external', name: 'notebook' });
+ *   await gq.logMetrics(run.id, [{ name: 'loss', step: 1, value: 0.9 }]); // resending is harmless
+ *   await gq.finish(run.id, { status: 'succeeded' });
+ *
+ * Not here yet: `events(id)` (the SSE stream `GET /v1/runs/:id/events`).
  */
 import type { Problem } from '../api/errors.js';
 import type { QueuesResponse } from '../api/queues/queues.routes.js';
@@ -15,10 +19,26 @@ import type {
   CheckpointsResponse,
   CreateTrainRunInput,
   ListRunsQuery,
-  MetricsResponse,
   RunListResponse,
   RunResponse,
 } from '../api/runs/runs.schemas.js';
+import type { z } from 'zod';
+import type { ingestMetricsBody } from '../api/metrics/metrics.schemas.js';
+import type { createExternalRunBody, finishRunBody } from '../api/runs/runs.schemas.js';
+
+export type CreateExternalRunInput = z.input<typeof createExternalRunBody>;
+export type FinishRunInput = z.input<typeof finishRunBody>;
+export type MetricPointInput = z.input<typeof ingestMetricsBody>['points'][number];
+
+/** Which part of which series `metrics` and `compare` answer. */
+export interface SeriesQuery {
+  names?: string[];
+  fromStep?: number;
+  toStep?: number;
+  /** Most points per series (buckets with min/max/count above it). @defaultValue 1000 */
+  maxPoints?: number;
+}
+import type { CompareMetricsResponse, MetricsResponse } from '../api/metrics/metrics.schemas.js';
 
 export type {
   CheckpointsResponse,
@@ -65,9 +85,31 @@ export interface ApiClient {
   get(id: string): Promise<RunResponse>;
   list(query?: ListRunsQuery): Promise<RunListResponse>;
   cancel(id: string): Promise<RunResponse>;
-  metrics(id: string, query?: { names?: string[]; maxPoints?: number }): Promise<MetricsResponse>;
+  metrics(id: string, query?: SeriesQuery): Promise<MetricsResponse>;
+  /** The same series of several runs. */
+  compare(runIds: string[], query?: SeriesQuery): Promise<CompareMetricsResponse>;
+  /** Opens an external run: running at once, never queued. */
+  createExternal(
+    body: CreateExternalRunInput,
+    options?: { idempotencyKey?: string },
+  ): Promise<RunResponse>;
+  /** Logs points of an external run (≤ 10,000 a call); points sent before are not counted again. */
+  logMetrics(
+    id: string,
+    points: MetricPointInput[],
+  ): Promise<{ received: number; inserted: number }>;
+  finish(id: string, body: FinishRunInput): Promise<RunResponse>;
   checkpoints(id: string): Promise<CheckpointsResponse>;
   queues(): Promise<QueuesResponse>;
+}
+
+function seriesQuery(query: SeriesQuery): Record<string, string | number | undefined> {
+  return {
+    names: query.names?.join(','),
+    fromStep: query.fromStep,
+    toStep: query.toStep,
+    maxPoints: query.maxPoints,
+  };
 }
 
 export function createApiClient(options: ApiClientOptions): ApiClient {
@@ -132,9 +174,16 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     list: (query = {}) => request('GET', '/v1/runs', { query: { ...query } }),
     cancel: (id) => request('POST', `${runPath(id)}/cancel`),
     metrics: (id, query = {}) =>
-      request('GET', `${runPath(id)}/metrics`, {
-        query: { names: query.names?.join(','), maxPoints: query.maxPoints },
+      request('GET', `${runPath(id)}/metrics`, { query: seriesQuery(query) }),
+    compare: (runIds, query = {}) =>
+      request('GET', '/v1/metrics', { query: { runIds: runIds.join(','), ...seriesQuery(query) } }),
+    createExternal: (body, { idempotencyKey } = {}) =>
+      request('POST', '/v1/runs', {
+        body,
+        headers: idempotencyKey ? { 'idempotency-key': idempotencyKey } : {},
       }),
+    logMetrics: (id, points) => request('POST', `${runPath(id)}/metrics`, { body: { points } }),
+    finish: (id, body) => request('POST', `${runPath(id)}/finish`, { body }),
     checkpoints: (id) => request('GET', `${runPath(id)}/checkpoints`),
     queues: () => request('GET', '/v1/queues'),
   };

@@ -10,6 +10,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import { Prisma, type PrismaClient } from '../db/index.js';
+import { insertMetricPoints } from '../db/metric-points.js';
 import { metricIsBetter as better, type CheckpointSpec, type TrainResult } from '../jobs.js';
 import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
 
@@ -141,22 +142,13 @@ export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactSto
       await fencedUpdate(lease, { heartbeatAt: new Date() });
     },
 
-    /** Inserts points; a point already stored (same run, name, step) is left as it is. */
+    /**
+     * Inserts points; a point already stored (same run, name, step) is left as it is. The
+     * rollup levels follow by trigger, in the same transaction.
+     */
     async writeMetrics(lease: Lease, points: MetricPointMessage[]): Promise<number> {
       if (points.length === 0) return 0;
-      return fenced(lease, async (tx) => {
-        const { count } = await tx.metricPoint.createMany({
-          data: points.map((p) => ({
-            runId: lease.runId,
-            name: p.name,
-            step: p.step,
-            value: p.value,
-            wallTime: new Date(p.time),
-          })),
-          skipDuplicates: true,
-        });
-        return count;
-      });
+      return fenced(lease, (tx) => insertMetricPoints(tx, lease.runId, points));
     },
 
     async recordCheckpoint(lease: Lease, c: CheckpointSaved): Promise<void> {

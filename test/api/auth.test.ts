@@ -141,10 +141,13 @@ describe('scopes', () => {
         (await getJson(`${api.url}${path}`, { authorization: `Bearer ${both}` })).status,
         path,
       ).toBe(403);
-    // No admin pages exist yet: an admin key gets past the guard to the JSON 404.
-    const asAdmin = await getJson(`${api.url}/admin/queues`);
-    expect(asAdmin.status).toBe(404);
-    expect(asAdmin.json.detail).toMatch(/no route/);
+    // An admin key gets past the guard to bull-board's page.
+    const asAdmin = await fetch(`${api.url}/admin/queues`, {
+      headers: { authorization: `Bearer ${api.key}` },
+    });
+    expect(asAdmin.status).toBe(200);
+    expect(asAdmin.headers.get('content-type')).toMatch(/^text\/html/);
+    expect(await asAdmin.text()).toMatch(/bull/i);
   });
 });
 
@@ -239,6 +242,10 @@ describe('every route outside /v1', () => {
     'GET /openapi.json',
     'GET /docs',
     'GET /docs/init.js',
+    // The dashboard's page (static; it asks for a key and sends it with every API call).
+    'GET /',
+    'GET /runs/:id',
+    'GET /compare',
   ];
 
   it('is either one of the known open routes or refuses requests without a key', async () => {
@@ -254,8 +261,8 @@ describe('every route outside /v1', () => {
 });
 
 describe('open routes', () => {
-  it('serves /healthz, /readyz, /openapi.json and /docs without a key', async () => {
-    for (const path of ['/healthz', '/readyz', '/openapi.json', '/docs']) {
+  it('serves /healthz, /readyz, /openapi.json, /docs and the dashboard without a key', async () => {
+    for (const path of ['/healthz', '/readyz', '/openapi.json', '/docs', '/', '/ui/app.js']) {
       const res = await fetch(`${api.url}${path}`);
       expect(res.status, path).toBe(200);
     }

@@ -69,7 +69,10 @@ describe('/openapi.json', () => {
 
   it('carries the zod schemas: strict bodies with their bounds, typed path and query parameters', () => {
     const submit = doc.paths['/v1/runs'].post;
-    const body = submit.requestBody.content['application/json'].schema;
+    // One body per kind: a training run, or an external run.
+    const variants = submit.requestBody.content['application/json'].schema.oneOf;
+    expect(variants.map((v: any) => v.properties.kind.const)).toEqual(['train', 'external']);
+    const body = variants[0];
     expect(body.additionalProperties).toBe(false);
     expect(body.required).toEqual(expect.arrayContaining(['kind', 'model', 'dataset', 'train']));
     expect(body.properties.train.properties.epochs).toMatchObject({

@@ -65,6 +65,7 @@ describe('migrateDatabase', () => {
           'ArtifactChunk',
           'Checkpoint',
           'MetricPoint',
+          'MetricRollup',
           'Run',
           'Worker',
           '_prisma_migrations',
@@ -275,7 +276,11 @@ describe('schema constraints', () => {
       [1, 1],
       [2, 20],
     ]);
-    expect(typeof rows[0]?.id).toBe('bigint');
+    // The rollup levels follow inserts and updates (triggers of the metric_rollups migration).
+    const rollup = await db.prisma.metricRollup.findUniqueOrThrow({
+      where: { runId_name_level_bucket: { runId, name: 'train/loss', level: 4, bucket: 0 } },
+    });
+    expect(rollup).toMatchObject({ min: 0, max: 20, last: 20, lastStep: 2, count: 3 });
   });
 
   it('rejects a second checkpoint at the same step of a run', async () => {

@@ -3,13 +3,14 @@ import os from 'node:os';
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
 import { pino } from 'pino';
-import type { Queue } from 'bullmq';
+import type { Queue, QueueEvents } from 'bullmq';
 import type { Express } from 'express';
 import { Redis } from 'ioredis';
 import { createApp, type AppConfig } from '../../src/api/app.js';
 import { createApiKeyStore, type ApiKeyStore } from '../../src/api/auth/api-key-store.js';
 import { createRunModelsService } from '../../src/api/models/run-models.service.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
+import { createRunEventHub } from '../../src/api/events/run-event-hub.js';
 import { createCancelRequests } from '../../src/cancel-requests.js';
 import { loadConfig } from '../../src/config.js';
 import type { RetryPolicy } from '../../src/run-queue.js';
@@ -36,6 +37,8 @@ export interface TestApiOptions {
   redisUrl?: string;
   /** The jobs' retry policy. */
   retry?: RetryPolicy;
+  /** BullMQ events for the Prometheus job counters. */
+  jobEvents?: QueueEvents;
   /** Largest predict body. @defaultValue 10 MiB */
   maxImageBytes?: number;
   /** Where model downloads go. @defaultValue the OS temporary directory */
@@ -81,7 +84,9 @@ export async function startApi(
     },
     logger,
   });
+  const eventHub = createRunEventHub(redis, prefix);
   const app = createApp({
+    eventHub,
     models,
     maxImageBytes: options.maxImageBytes ?? 10 * 1024 * 1024,
     prisma,
@@ -92,6 +97,7 @@ export async function startApi(
     config,
     logger,
     ...(options.retry ? { retry: options.retry } : {}),
+    ...(options.jobEvents ? { jobEvents: options.jobEvents } : {}),
   });
   const server: Server = await new Promise((resolve) => {
     const s = app.listen(0, '127.0.0.1', () => resolve(s));
@@ -103,7 +109,12 @@ export async function startApi(
     key,
     apiKeys,
     close: async () => {
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      // Event streams stay open until their clients go: end them so close() returns.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      setTimeout(() => server.closeAllConnections(), 1000).unref();
+      await closed;
+      await eventHub.close();
       await cancels.close();
       await redis.quit();
       models.close();

@@ -4,10 +4,9 @@ import { defineRoute, type RouteSpec } from '../route.js';
 import {
   cancelRunBody,
   checkpointsResponse,
-  createTrainRunBody,
+  createRunBody,
+  finishRunBody,
   listRunsQuery,
-  metricsQuery,
-  metricsResponse,
   runIdParams,
   runListResponse,
   runResponse,
@@ -21,10 +20,14 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
       method: 'post',
       path: '/v1/runs',
       tag: 'runs',
-      summary: 'Submit a training run (written, then enqueued; the run id is the job id)',
-      request: { headers: submitRunHeaders, body: createTrainRunBody },
+      summary:
+        'Submit a training run (written, then enqueued; the run id is the job id), or open an external run',
+      request: { headers: submitRunHeaders, body: createRunBody },
       responses: {
-        201: { description: 'The new run, queued', schema: runResponse },
+        201: {
+          description: 'The new run: queued (train), or running (external: log its points)',
+          schema: runResponse,
+        },
         200: {
           description:
             'The run first submitted with this Idempotency-Key (`Idempotent-Replayed: true`)',
@@ -36,7 +39,7 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
         },
       },
       async handle({ headers, body }, res) {
-        const { run, replayed } = await service.submitTrainRun(body, headers['idempotency-key']);
+        const { run, replayed } = await service.submitRun(body, headers['idempotency-key']);
         if (replayed) res.setHeader('Idempotent-Replayed', 'true');
         res
           .status(replayed ? 200 : 201)
@@ -90,14 +93,17 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
     }),
 
     defineRoute({
-      method: 'get',
-      path: '/v1/runs/:id/metrics',
+      method: 'post',
+      path: '/v1/runs/:id/finish',
       tag: 'runs',
-      summary: "A run's metric series, each at most maxPoints points",
-      request: { params: runIdParams, query: metricsQuery },
-      responses: { 200: { description: 'The series', schema: metricsResponse } },
-      async handle({ params, query }, res) {
-        res.json(await service.getMetrics(params.id, query));
+      summary: 'End an external run with its final status',
+      request: { params: runIdParams, body: finishRunBody },
+      responses: {
+        200: { description: 'The finished run', schema: runResponse },
+        409: { description: 'Not an external run, or not running', schema: problemSchema },
+      },
+      async handle({ params, body }, res) {
+        res.json(runView(await service.finishExternalRun(params.id, body)));
       },
     }),
 

@@ -4,12 +4,7 @@
  * the typed client.
  */
 import { z } from 'zod';
-import {
-  checkTrainRunSpec,
-  metricNameSchema,
-  trainResultSchema,
-  trainRunSpecFields,
-} from '../../jobs.js';
+import { checkTrainRunSpec, trainResultSchema, trainRunSpecFields } from '../../jobs.js';
 
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export const RUN_KINDS = ['train', 'eval', 'external'] as const;
@@ -28,6 +23,33 @@ export const createTrainRunBody = z
   .superRefine(checkTrainRunSpec);
 export type CreateTrainRunBody = z.output<typeof createTrainRunBody>;
 export type CreateTrainRunInput = z.input<typeof createTrainRunBody>;
+
+/** A run trained elsewhere (a PyTorch script, a notebook) that logs its metrics here. */
+export const createExternalRunBody = z
+  .object({
+    kind: z.literal('external'),
+    name: z.string().trim().min(1).max(200),
+    /** Anything the trainer wants kept with the run (hyperparameters, a git commit). */
+    config: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+export type CreateExternalRunBody = z.output<typeof createExternalRunBody>;
+
+export const createRunBody = z.discriminatedUnion('kind', [
+  createTrainRunBody,
+  createExternalRunBody,
+]);
+export type CreateRunBody = z.output<typeof createRunBody>;
+
+/** The end of an external run. */
+export const finishRunBody = z
+  .object({
+    status: z.enum(['succeeded', 'failed', 'cancelled']),
+    /** Why it failed, shown on the run. */
+    error: z.string().max(2000).optional(),
+  })
+  .strict();
+export type FinishRunBody = z.output<typeof finishRunBody>;
 
 export const idempotencyKeyHeader = z
   .string()
@@ -59,35 +81,6 @@ export const runIdParams = z.object({ id: runIdParam }).strict();
 
 /** Cancel takes no options: no body, or an empty object. */
 export const cancelRunBody = z.object({}).strict().optional();
-
-export const metricsQuery = z
-  .object({
-    /** Comma-separated metric names; all of the run's when absent. */
-    names: z
-      .string()
-      .max(2000)
-      .transform((s) =>
-        s
-          .split(',')
-          .map((n) => n.trim())
-          .filter((n) => n.length > 0),
-      )
-      .pipe(z.array(metricNameSchema).min(1).max(50))
-      .optional()
-      .describe(
-        "Comma-separated metric names (`train/loss,val/accuracy`); all of the run's when absent",
-      ),
-    maxPoints: z.coerce
-      .number()
-      .int()
-      .min(1)
-      .max(10_000)
-      .default(1000)
-      .describe(
-        'Most points per series; longer series are thinned to every k-th point and the last',
-      ),
-  })
-  .strict();
 
 // Responses
 
@@ -137,17 +130,6 @@ export const runListResponse = z.object({
   nextCursor: z.string().nullable(),
 });
 export type RunListResponse = z.output<typeof runListResponse>;
-
-export const metricsResponse = z.object({
-  runId: z.uuid(),
-  series: z.array(
-    z.object({
-      name: z.string(),
-      points: z.array(z.object({ step: z.number().int(), value: z.number() })),
-    }),
-  ),
-});
-export type MetricsResponse = z.output<typeof metricsResponse>;
 
 export const checkpointsResponse = z.object({
   items: z.array(

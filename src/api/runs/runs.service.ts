@@ -8,7 +8,14 @@ import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
 import { TRAINING_QUEUE } from '../../jobs.js';
 import { DEFAULT_RETRY_POLICY, enqueueTrainRun, type RetryPolicy } from '../../run-queue.js';
 import { HttpError, NotFoundError } from '../errors.js';
-import { runIdParam, type CreateTrainRunBody } from './runs.schemas.js';
+import type { RunEventPublisher } from '../../run-events.js';
+import {
+  runIdParam,
+  type CreateExternalRunBody,
+  type CreateRunBody,
+  type CreateTrainRunBody,
+  type FinishRunBody,
+} from './runs.schemas.js';
 
 export interface RunsServiceDeps {
   prisma: PrismaClient;
@@ -16,6 +23,8 @@ export interface RunsServiceDeps {
   cancels: CancelRequests;
   /** Retries of a training job for transient faults (JOB_ATTEMPTS, JOB_BACKOFF_MS). */
   retry?: RetryPolicy;
+  /** Live events (status changes) for the dashboards following a run. */
+  events?: RunEventPublisher;
 }
 
 /** Job states in which a job has not been taken by a worker yet. */
@@ -90,7 +99,11 @@ export function createRunsService({
   queue,
   cancels,
   retry = DEFAULT_RETRY_POLICY,
+  events,
 }: RunsServiceDeps) {
+  const statusChanged = (run: Run): void =>
+    void events?.publish({ type: 'status', runId: run.id, status: run.status });
+
   const enqueue = (run: Run): Promise<void> => enqueueTrainRun(queue, run, retry);
 
   /**
@@ -114,6 +127,89 @@ export function createRunsService({
   }
 
   return {
+    /** A training run (queued) or an external one (running at once, never queued). */
+    async submitRun(
+      body: CreateRunBody,
+      idempotencyKey?: string,
+    ): Promise<{ run: Run; replayed: boolean }> {
+      const result =
+        body.kind === 'external'
+          ? await this.submitExternalRun(body, idempotencyKey)
+          : await this.submitTrainRun(body, idempotencyKey);
+      if (!result.replayed) statusChanged(result.run);
+      return result;
+    },
+
+    /** An external run: its trainer logs points and finishes it through the API. */
+    async submitExternalRun(
+      body: CreateExternalRunBody,
+      idempotencyKey?: string,
+    ): Promise<{ run: Run; replayed: boolean }> {
+      if (idempotencyKey) {
+        const existing = await prisma.run.findUnique({ where: { idempotencyKey } });
+        if (existing) return { run: existing, replayed: true };
+      }
+      try {
+        const now = new Date();
+        const run = await prisma.run.create({
+          data: {
+            kind: 'external',
+            status: 'running',
+            name: body.name,
+            priority: 0,
+            config: body.config as Prisma.InputJsonValue,
+            idempotencyKey: idempotencyKey ?? null,
+            startedAt: now,
+            heartbeatAt: now,
+          },
+        });
+        return { run, replayed: false };
+      } catch (error) {
+        if (
+          idempotencyKey &&
+          error instanceof Prisma.PrismaClientKnownRequestError &&
+          error.code === 'P2002'
+        ) {
+          const existing = await prisma.run.findUnique({ where: { idempotencyKey } });
+          if (existing) return { run: existing, replayed: true };
+        }
+        throw error;
+      }
+    },
+
+    /** Ends a running external run. */
+    async finishExternalRun(id: string, body: FinishRunBody): Promise<Run> {
+      const run = await findRun(id);
+      if (run.kind !== 'external')
+        throw new HttpError(
+          409,
+          'Conflict',
+          `run ${id} is a ${run.kind} run; its worker finishes it`,
+        );
+      const { count } = await prisma.run.updateMany({
+        where: { id, status: 'running' },
+        data: {
+          status: body.status,
+          finishedAt: new Date(),
+          ...(body.error
+            ? {
+                error: {
+                  name: 'ExternalRunFailed',
+                  message: body.error,
+                  attempt: 1,
+                  unrecoverable: true,
+                },
+              }
+            : {}),
+        },
+      });
+      if (count === 0)
+        throw new HttpError(409, 'Conflict', `run ${id} is ${run.status}, not running`);
+      const finished = await findRun(id);
+      statusChanged(finished);
+      return finished;
+    },
+
     /**
      * Writes the run row, then enqueues its job (job id = run id). With an idempotency key, a
      * repeated request returns the first run instead of creating another.
@@ -196,7 +292,11 @@ export function createRunsService({
             where: { id, status: { in: ['queued', 'running'] } },
             data: { status: 'cancelled', finishedAt: new Date() },
           });
-          if (count === 1) return { run: await findRun(id), accepted: false };
+          if (count === 1) {
+            const cancelled = await findRun(id);
+            statusChanged(cancelled);
+            return { run: cancelled, accepted: false };
+          }
         }
       }
       await cancels.request(id);
@@ -304,34 +404,6 @@ export function createRunsService({
         FROM "MetricPoint" WHERE "runId" = ${id}::uuid
         ORDER BY name, step DESC`;
       return runView(run, latest);
-    },
-
-    /** Each series' points in step order; above maxPoints, every k-th point plus the last. */
-    async getMetrics(id: string, query: { names?: string[]; maxPoints: number }) {
-      await findRun(id);
-      const names =
-        query.names ??
-        (
-          await prisma.metricPoint.findMany({
-            where: { runId: id },
-            distinct: ['name'],
-            select: { name: true },
-            orderBy: { name: 'asc' },
-          })
-        ).map((m) => m.name);
-      const series = await Promise.all(
-        names.map(async (name) => {
-          const points = await prisma.$queryRaw<Array<{ step: number; value: number }>>`
-            SELECT step, value FROM (
-              SELECT step, value, row_number() OVER (ORDER BY step) - 1 AS i, count(*) OVER () AS n
-              FROM "MetricPoint" WHERE "runId" = ${id}::uuid AND name = ${name}
-            ) p
-            WHERE i % GREATEST(1, CEIL(n::float8 / ${query.maxPoints}))::bigint = 0 OR i = n - 1
-            ORDER BY step`;
-          return { name, points: points.slice(-query.maxPoints) };
-        }),
-      );
-      return { runId: id, series };
     },
 
     async getCheckpoints(id: string) {

@@ -1,0 +1,103 @@
+/**
+ * The dashboard's access to the API: the key (asked once, kept in localStorage, or taken from a
+ * `#token=` fragment, which is then removed from the address bar), JSON requests with that key,
+ * and run event streams read with fetch() so the key travels in a header, never in a URL.
+ */
+const KEY_STORAGE = 'gq.apiKey';
+
+/** A `#token=` fragment wins over the stored key, and is stored in its place. */
+export function adoptTokenFromFragment() {
+  const match = /(?:^#|&)token=([^&]+)/.exec(location.hash);
+  if (!match) return;
+  localStorage.setItem(KEY_STORAGE, decodeURIComponent(match[1]));
+  history.replaceState(null, '', location.pathname + location.search);
+}
+
+export function apiKey() {
+  return localStorage.getItem(KEY_STORAGE) ?? '';
+}
+
+export function setApiKey(key) {
+  if (key) localStorage.setItem(KEY_STORAGE, key);
+  else localStorage.removeItem(KEY_STORAGE);
+}
+
+/** An API refusal, carrying the problem+json body (title, detail, errors[]). */
+export class ApiError extends Error {
+  constructor(status, problem) {
+    super(problem?.detail ?? `HTTP ${status}`);
+    this.status = status;
+    this.problem = problem;
+  }
+}
+
+/** Called when a request gets 401, so the page can ask for a key. */
+let onUnauthorized = () => {};
+export function whenUnauthorized(handler) {
+  onUnauthorized = handler;
+}
+
+export async function api(method, path, body) {
+  const res = await fetch(path, {
+    method,
+    headers: {
+      authorization: `Bearer ${apiKey()}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+  });
+  const text = await res.text();
+  const json = text ? JSON.parse(text) : null;
+  if (!res.ok) {
+    if (res.status === 401) onUnauthorized();
+    throw new ApiError(res.status, json);
+  }
+  return json;
+}
+
+/**
+ * Follows a run's Server-Sent Events. Reconnects after a drop (a second later); the first event
+ * of every connection is the run's status, so the page can refresh what it may have missed.
+ * Returns a function that stops it.
+ */
+export function followRunEvents(runId, onEvent, onState = () => {}) {
+  let stopped = false;
+  let abort = new AbortController();
+  (async () => {
+    while (!stopped) {
+      try {
+        const res = await fetch(`/v1/runs/${runId}/events`, {
+          headers: { authorization: `Bearer ${apiKey()}` },
+          signal: abort.signal,
+        });
+        if (!res.ok) throw new Error(`events: HTTP ${res.status}`);
+        onState(true);
+        const reader = res.body.getReader();
+        const decoder = new TextDecoder();
+        let buffer = '';
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += decoder.decode(value, { stream: true });
+          let end;
+          while ((end = buffer.indexOf('\n\n')) >= 0) {
+            const frame = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            const type = /^event: (.*)$/m.exec(frame)?.[1];
+            const data = /^data: (.*)$/m.exec(frame)?.[1];
+            if (type && data) onEvent(type, JSON.parse(data));
+          }
+        }
+      } catch {
+        // dropped or stopped
+      }
+      onState(false);
+      if (!stopped) await new Promise((r) => setTimeout(r, 1000));
+      abort = new AbortController();
+    }
+  })();
+  return () => {
+    stopped = true;
+    abort.abort();
+  };
+}

@@ -1,0 +1,42 @@
+/**
+ * The compare view (`/compare?runs=a,b`): the series the chosen runs share, one chart per
+ * metric with a line per run, each from `GET /v1/metrics` at the chart's width in buckets.
+ */
+import { escapeHtml } from './format.js';
+import { createSeriesChart } from './series-chart.js';
+
+export function renderCompare(main, { api }) {
+  const runIds = (new URLSearchParams(location.search).get('runs') ?? '')
+    .split(',')
+    .filter(Boolean);
+  main.innerHTML = `<div class="panel"><h1>Compare</h1><p id="which"></p></div><div class="grid" id="charts"></div>`;
+  const charts = [];
+  if (runIds.length === 0) {
+    main.querySelector('#which').textContent =
+      'Select runs in the list and press "Compare selected".';
+    return () => {};
+  }
+  void (async () => {
+    const runs = await Promise.all(runIds.map((id) => api('GET', `/v1/runs/${id}`)));
+    const label = new Map(runs.map((r) => [r.id, r.name ?? r.id.slice(0, 8)]));
+    main.querySelector('#which').innerHTML = runs
+      .map((r) => `<a href="/runs/${r.id}" data-link>${escapeHtml(label.get(r.id))}</a>`)
+      .join(' · ');
+    const names = runs
+      .map((r) => new Set(Object.keys(r.latestMetrics ?? {})))
+      .reduce((a, b) => new Set([...a].filter((n) => b.has(n))));
+    const container = main.querySelector('#charts');
+    for (const name of [...names].sort())
+      charts.push(
+        createSeriesChart(container, {
+          title: name,
+          runIds,
+          names: [name],
+          label: (runId) => label.get(runId),
+        }),
+      );
+  })().catch((error) => {
+    main.querySelector('#which').textContent = error.message;
+  });
+  return () => charts.forEach((c) => c.destroy());
+}

@@ -1,0 +1,143 @@
+/**
+ * The runs list (live: refreshed every 2 s), the queue panel (depths, workers) and the form
+ * that submits a training run and shows the API's validation messages field by field.
+ */
+import { duration, escapeHtml, number, progressBar, statusBadge } from './format.js';
+
+const REFRESH_MS = 2000;
+
+const EXAMPLE_RUN = {
+  kind: 'train',
+  name: 'from-the-dashboard',
+  model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.25 },
+  dataset: { format: 'synthetic', numClasses: 10, size: 512, seed: 7 },
+  train: { epochs: 3, batchSize: 32, optimizer: { type: 'adam', learningRate: 0.002 } },
+  checkpoint: { everySteps: 20, keepLatest: 2 },
+};
+
+export function renderRuns(main, { api, navigate }) {
+  main.innerHTML = `
+    <div class="panel">
+      <h1>Runs</h1>
+      <div class="filters">
+        <label>Status <select id="f-status"><option value="">any</option>
+          ${['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => `<option>${s}</option>`).join('')}
+        </select></label>
+        <label>Kind <select id="f-kind"><option value="">any</option><option>train</option><option>external</option></select></label>
+        <button id="compare" type="button" disabled>Compare selected</button>
+        <span class="live" id="live"></span>
+      </div>
+      <table id="runs"><thead><tr>
+        <th></th><th>Name</th><th>Status</th><th>Kind</th><th>Progress</th><th>Backend</th>
+        <th>Duration</th><th>Best val acc.</th><th>Created</th>
+      </tr></thead><tbody></tbody></table>
+    </div>
+    <div class="grid">
+      <div class="panel" id="queue"><h2>Queue</h2><div class="body">…</div></div>
+      <div class="panel">
+        <h2>Submit a training run</h2>
+        <form id="submit">
+          <textarea id="spec" spellcheck="false"></textarea>
+          <p><button type="submit">Submit</button> <span id="submit-result"></span></p>
+          <ul class="problems" id="problems"></ul>
+        </form>
+      </div>
+    </div>`;
+  const tbody = main.querySelector('#runs tbody');
+  const status = main.querySelector('#f-status');
+  const kind = main.querySelector('#f-kind');
+  const compare = main.querySelector('#compare');
+  const selected = new Set();
+  main.querySelector('#spec').value = JSON.stringify(EXAMPLE_RUN, null, 2);
+
+  async function refresh() {
+    const query = new URLSearchParams({ limit: '50' });
+    if (status.value) query.set('status', status.value);
+    if (kind.value) query.set('kind', kind.value);
+    try {
+      const [{ items }, queues] = await Promise.all([
+        api('GET', `/v1/runs?${query}`),
+        api('GET', '/v1/queues'),
+      ]);
+      tbody.innerHTML = items
+        .map(
+          (r) => `<tr data-run="${r.id}">
+            <td><input type="checkbox" data-select="${r.id}" ${selected.has(r.id) ? 'checked' : ''}></td>
+            <td><a href="/runs/${r.id}" data-link>${escapeHtml(r.name ?? r.id.slice(0, 8))}</a></td>
+            <td>${statusBadge(r.status)}</td>
+            <td>${escapeHtml(r.kind)}</td>
+            <td>${progressBar(r.progress)}</td>
+            <td>${escapeHtml(r.backend ?? '')}</td>
+            <td class="num">${duration(r)}</td>
+            <td class="num">${number(r.result?.valAccuracy ?? undefined, 3)}</td>
+            <td class="num">${new Date(r.createdAt).toLocaleString()}</td>
+          </tr>`,
+        )
+        .join('');
+      renderQueue(queues);
+      main.querySelector('#live').textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+    } catch (error) {
+      main.querySelector('#live').textContent = `could not refresh: ${error.message}`;
+    }
+  }
+
+  function renderQueue({ queues, workers }) {
+    const q = queues[0];
+    main.querySelector('#queue .body').innerHTML = `
+      <table><tbody>${Object.entries(q?.counts ?? {})
+        .map(([state, n]) => `<tr><td>${escapeHtml(state)}</td><td class="num">${n}</td></tr>`)
+        .join('')}</tbody></table>
+      <h2>Workers (${workers.length})</h2>
+      <table><tbody>${
+        workers
+          .map(
+            (w) =>
+              `<tr><td>${escapeHtml(w.id)}</td><td>${escapeHtml(w.backend ?? '')}</td><td>seen ${new Date(w.lastSeenAt).toLocaleTimeString()}</td></tr>`,
+          )
+          .join('') || '<tr><td>none alive</td></tr>'
+      }</tbody></table>`;
+  }
+
+  tbody.addEventListener('change', (e) => {
+    const id = e.target.dataset?.select;
+    if (!id) return;
+    if (e.target.checked) selected.add(id);
+    else selected.delete(id);
+    compare.disabled = selected.size < 1;
+  });
+  compare.addEventListener('click', () => navigate(`/compare?runs=${[...selected].join(',')}`));
+  status.addEventListener('change', refresh);
+  kind.addEventListener('change', refresh);
+
+  main.querySelector('#submit').addEventListener('submit', async (e) => {
+    e.preventDefault();
+    const problems = main.querySelector('#problems');
+    const result = main.querySelector('#submit-result');
+    problems.replaceChildren();
+    result.textContent = '';
+    let body;
+    try {
+      body = JSON.parse(main.querySelector('#spec').value);
+    } catch (error) {
+      problems.innerHTML = `<li>not JSON: ${escapeHtml(error.message)}</li>`;
+      return;
+    }
+    try {
+      const run = await api('POST', '/v1/runs', body);
+      result.innerHTML = `submitted <a href="/runs/${run.id}" data-link>${escapeHtml(run.name ?? run.id)}</a>`;
+      void refresh();
+    } catch (error) {
+      const p = error.problem;
+      problems.innerHTML = [
+        `<li>${escapeHtml(p?.title ?? 'Error')}: ${escapeHtml(p?.detail ?? error.message)}</li>`,
+        ...(p?.errors ?? []).map(
+          (f) => `<li><code>${escapeHtml(f.path)}</code>: ${escapeHtml(f.message)}</li>`,
+        ),
+      ].join('');
+    }
+  });
+
+  void refresh();
+  const timer = setInterval(refresh, REFRESH_MS);
+  return () => clearInterval(timer);
+}

@@ -1,0 +1,195 @@
+/**
+ * Live run events over SSE, through Redis pub/sub: a stream opened on one API instance receives
+ * what another instance ingests, and what a worker publishes from its own connection.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRunEventPublisher } from '../../src/run-events.js';
+import { withRunEvents } from '../../src/worker/publishing-run-store.js';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
+import { createRunStore } from '../../src/worker/run-store.js';
+import { getJson, postJson, startApi, type TestApi } from '../helpers/api.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
+
+let db: TestDatabase;
+/** Checkpoint bytes of the run store (none are written here). */
+let artifacts: ReturnType<typeof createPostgresArtifactStore>;
+let queue: Awaited<ReturnType<typeof createTestQueue>>;
+let streaming: TestApi;
+let ingesting: TestApi;
+
+beforeAll(async () => {
+  db = await createTestDatabase('api_events');
+  artifacts = createPostgresArtifactStore(db.url);
+  queue = await createTestQueue('api-events');
+  // Two replicas of the API on one database and one Redis.
+  streaming = await startApi(db, queue.queue);
+  ingesting = await startApi(db, queue.queue);
+});
+afterAll(async () => {
+  await artifacts?.close();
+  await streaming?.close();
+  await ingesting?.close();
+  await queue?.close();
+  await db?.drop();
+});
+
+interface Sse {
+  /** Resolves with the next event of `type` that passes `match`. */
+  next(type: string, match?: (data: any) => boolean): Promise<any>;
+  close(): void;
+}
+
+/** Reads an event stream the way the dashboard does: fetch with the key in a header. */
+async function openStream(api: TestApi, runId: string): Promise<Sse> {
+  const abort = new AbortController();
+  const res = await fetch(`${api.url}/v1/runs/${runId}/events`, {
+    headers: { authorization: `Bearer ${api.key}` },
+    signal: abort.signal,
+  });
+  expect(res.status).toBe(200);
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+  const events: Array<{ type: string; data: any }> = [];
+  const waiters: Array<() => void> = [];
+  void (async () => {
+    const decoder = new TextDecoder();
+    let buffer = '';
+    try {
+      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
+        buffer += decoder.decode(chunk, { stream: true });
+        let end;
+        while ((end = buffer.indexOf('\n\n')) >= 0) {
+          const frame = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const type = /^event: (.*)$/m.exec(frame)?.[1];
+          const data = /^data: (.*)$/m.exec(frame)?.[1];
+          if (type && data) events.push({ type, data: JSON.parse(data) });
+          for (const w of waiters.splice(0)) w();
+        }
+      }
+    } catch {
+      // aborted
+    }
+  })();
+  return {
+    async next(type, match = () => true) {
+      const deadline = Date.now() + 10_000;
+      for (;;) {
+        const i = events.findIndex((e) => e.type === type && match(e.data));
+        if (i >= 0) return events.splice(0, i + 1).pop()!.data;
+        if (Date.now() > deadline) throw new Error(`no ${type} event within 10 s`);
+        await new Promise<void>((resolve) => {
+          waiters.push(resolve);
+          setTimeout(resolve, 200);
+        });
+      }
+    },
+    close: () => abort.abort(),
+  };
+}
+
+describe('GET /v1/runs/:id/events', () => {
+  it('opens with the run status, then relays points and the finish ingested on another replica', async () => {
+    const created = await postJson(`${ingesting.url}/v1/runs`, { kind: 'external', name: 'live' });
+    const id = created.json.id as string;
+    const stream = await openStream(streaming, id);
+    expect(await stream.next('status')).toMatchObject({ runId: id, status: 'running' });
+
+    await postJson(`${ingesting.url}/v1/runs/${id}/metrics`, {
+      points: [
+        { name: 'loss', step: 1, value: 0.9 },
+        { name: 'loss', step: 2, value: 0.7 },
+      ],
+    });
+    expect(await stream.next('metrics')).toEqual({
+      type: 'metrics',
+      runId: id,
+      series: [
+        {
+          name: 'loss',
+          fromStep: 1,
+          toStep: 2,
+          count: 2,
+          last: { step: 2, value: 0.7 },
+          points: [
+            { step: 1, value: 0.9 },
+            { step: 2, value: 0.7 },
+          ],
+        },
+      ],
+    });
+    // A resent batch stores nothing and announces nothing; the finish comes next.
+    await postJson(`${ingesting.url}/v1/runs/${id}/metrics`, {
+      points: [{ name: 'loss', step: 2, value: 0.7 }],
+    });
+    await postJson(`${ingesting.url}/v1/runs/${id}/finish`, { status: 'succeeded' });
+    expect(await stream.next('status', (d) => d.status !== 'running')).toMatchObject({
+      status: 'succeeded',
+    });
+    stream.close();
+  });
+
+  it("relays a worker's status, progress, metrics and checkpoint events (published from its own connection)", async () => {
+    const run = await db.prisma.run.create({ data: { kind: 'train', config: {} } });
+    const stream = await openStream(streaming, run.id);
+    expect(await stream.next('status')).toMatchObject({ status: 'queued' });
+
+    const workerRedis = new Redis(REDIS_URL);
+    const store = withRunEvents(
+      createRunStore(db.prisma, artifacts),
+      createRunEventPublisher(workerRedis, queue.prefix),
+    );
+    try {
+      const lease = (await store.claim(run.id, { workerId: 'w', attempt: 1 }))!;
+      expect(await stream.next('status')).toMatchObject({ status: 'running' });
+      await store.updateProgress(lease, { step: 5, totalSteps: 10, epoch: 0 });
+      expect(await stream.next('progress')).toMatchObject({ step: 5, totalSteps: 10 });
+      const many = Array.from({ length: 600 }, (_, step) => ({
+        name: 'train/loss',
+        step,
+        value: 1 / (step + 1),
+        time: Date.now(),
+      }));
+      await store.writeMetrics(lease, many);
+      // A large batch is announced by its summary only.
+      const big = await stream.next('metrics');
+      expect(big.series[0]).toEqual({
+        name: 'train/loss',
+        fromStep: 0,
+        toStep: 599,
+        count: 600,
+        last: { step: 599, value: 1 / 600 },
+      });
+      await store.recordCheckpoint(lease, {
+        step: 5,
+        epoch: 0,
+        location: '/nowhere',
+        bytes: 1,
+        sha256: 'x',
+        metrics: {},
+      });
+      expect(await stream.next('checkpoint')).toMatchObject({ step: 5, epoch: 0 });
+      await store.markSucceeded(lease, {
+        steps: 10,
+        epochs: 1,
+        finalLoss: 0.1,
+        valAccuracy: null,
+        valTop5: null,
+        imagesPerSec: 1,
+        backend: 'cpu',
+      });
+      expect(await stream.next('status')).toMatchObject({ status: 'succeeded' });
+    } finally {
+      stream.close();
+      await workerRedis.quit();
+    }
+  });
+
+  it('answers 404 for an unknown run and needs a key like every /v1 route', async () => {
+    const unknown = '00000000-0000-4000-8000-000000000000';
+    expect((await getJson(`${streaming.url}/v1/runs/${unknown}/events`)).status).toBe(404);
+    const res = await fetch(`${streaming.url}/v1/runs/${unknown}/events`);
+    expect(res.status).toBe(401);
+  });
+});

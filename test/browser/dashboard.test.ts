@@ -1,0 +1,131 @@
+/**
+ * The dashboard in a real headless Chromium (Debian's, driven by playwright-core) against the
+ * real API: the list shows runs, a run's page draws its charts, a point logged to an external
+ * run appears without a reload, and the cancel button cancels. Screenshots go to test-output/.
+ */
+import { mkdir } from 'node:fs/promises';
+import path from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postJson, startApi, trainBody, type TestApi } from '../helpers/api.js';
+import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
+import { createTestQueue } from '../helpers/queue.js';
+
+const OUTPUT = path.resolve('test-output');
+const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
+
+let db: TestDatabase;
+let queue: Awaited<ReturnType<typeof createTestQueue>>;
+let api: TestApi;
+let browser: Browser;
+let page: Page;
+let externalId: string;
+
+beforeAll(async () => {
+  await mkdir(OUTPUT, { recursive: true });
+  db = await createTestDatabase('browser_dashboard');
+  queue = await createTestQueue('browser-dashboard');
+  api = await startApi(db, queue.queue);
+  const created = await postJson(`${api.url}/v1/runs`, {
+    kind: 'external',
+    name: 'notebook-run',
+    config: { lr: 0.01, note: 'logged from a notebook' },
+  });
+  externalId = created.json.id;
+  // 20,000 loss points with a spike, an accuracy per 1,000 steps.
+  const loss = Array.from({ length: 20_000 }, (_, step) => ({
+    name: 'train/loss',
+    step,
+    value: 2.5 / (1 + step / 2000) + 0.05 * Math.sin(step / 7) + (step === 12_345 ? 3 : 0),
+  }));
+  for (let i = 0; i < loss.length; i += 10_000)
+    await postJson(`${api.url}/v1/runs/${externalId}/metrics`, {
+      points: loss.slice(i, i + 10_000),
+    });
+  await postJson(`${api.url}/v1/runs/${externalId}/metrics`, {
+    points: Array.from({ length: 20 }, (_, i) => ({
+      name: 'val/accuracy',
+      step: i * 1000 + 999,
+      value: 0.3 + 0.6 * (1 - Math.exp(-i / 5)),
+    })),
+  });
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--headless',
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+  page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
+  page.on('pageerror', (error) => console.error('page error:', error));
+});
+afterAll(async () => {
+  await browser?.close();
+  await api?.close();
+  await queue?.close();
+  await db?.drop();
+});
+
+describe('dashboard', () => {
+  it('takes the key from #token=, forgets it from the address bar, and lists the runs', async () => {
+    await page.goto(`${api.url}/#token=${api.key}`);
+    await page.getByRole('link', { name: 'notebook-run' }).waitFor();
+    expect(page.url()).toBe(`${api.url}/`);
+    expect(await page.evaluate("localStorage.getItem('gq.apiKey')")).toBe(api.key);
+    const row = page.locator(`tr[data-run="${externalId}"]`);
+    await expect.poll(() => row.locator('.status').textContent()).toBe('running');
+    await page.screenshot({ path: path.join(OUTPUT, 'runs-list.png'), fullPage: true });
+  });
+
+  it("draws a run's charts and adds a newly logged point without a reload", async () => {
+    await page.getByRole('link', { name: 'notebook-run' }).click();
+    await page.waitForURL(`${api.url}/runs/${externalId}`);
+    const loss = page.locator('.chart', { has: page.locator('h3', { hasText: 'Loss' }) });
+    await loss.locator('canvas').waitFor();
+    // Bucketed to the chart's width, not 20,000 points.
+    const drawn = Number(await loss.getAttribute('data-points'));
+    expect(drawn).toBeGreaterThan(100);
+    expect(drawn).toBeLessThanOrEqual(1400);
+    await page
+      .locator('.chart', { has: page.locator('h3', { hasText: 'Accuracy' }) })
+      .locator('canvas')
+      .waitFor();
+    await page.getByText('● live').waitFor();
+
+    // A reload would lose this mark.
+    await page.evaluate('window.notReloaded = true');
+    const logged = await postJson(`${api.url}/v1/runs/${externalId}/metrics`, {
+      points: [{ name: 'val/accuracy', step: 20_999, value: 0.97 }],
+    });
+    expect(logged.json.inserted).toBe(1);
+    const accuracy = page.locator('.chart', { has: page.locator('h3', { hasText: 'Accuracy' }) });
+    await expect.poll(() => accuracy.getAttribute('data-points'), { timeout: 10_000 }).toBe('21');
+    expect(await page.evaluate('window.notReloaded')).toBe(true);
+    await page.screenshot({ path: path.join(OUTPUT, 'run-page.png'), fullPage: true });
+  });
+
+  it('cancels a queued run from its page', async () => {
+    const submitted = await postJson(`${api.url}/v1/runs`, trainBody({ name: 'to-cancel' }));
+    const id = submitted.json.id as string;
+    await page.goto(`${api.url}/runs/${id}`);
+    await page.getByRole('button', { name: 'Cancel run' }).click();
+    await expect
+      .poll(() => page.locator('#meta .status').textContent(), { timeout: 10_000 })
+      .toBe('cancelled');
+    expect((await db.prisma.run.findUniqueOrThrow({ where: { id } })).status).toBe('cancelled');
+    expect(await queue.queue.getJob(id)).toBeUndefined();
+    await page.screenshot({ path: path.join(OUTPUT, 'run-cancelled.png'), fullPage: true });
+  });
+
+  it('shows the API validation messages of a refused submission', async () => {
+    await page.goto(`${api.url}/`);
+    await page.locator('#spec').fill(JSON.stringify(trainBody({ train: { epochs: 0 } })));
+    await page.getByRole('button', { name: 'Submit' }).click();
+    await page.locator('#problems li', { hasText: 'body.train' }).first().waitFor();
+    expect(await page.locator('#problems').textContent()).toMatch(/Invalid request/);
+  });
+});
