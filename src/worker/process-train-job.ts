@@ -20,7 +20,13 @@ export interface TrainJobDeps {
   checkpoints: CheckpointSync;
   config: Pick<
     Config,
-    'TRAIN_BACKEND' | 'METRICS_EVERY_STEPS' | 'METRICS_BUFFER_POINTS' | 'WRITE_RETRY_LIMIT_MS'
+    | 'TRAIN_BACKEND'
+    | 'METRICS_EVERY_STEPS'
+    | 'METRICS_BUFFER_POINTS'
+    | 'WRITE_RETRY_LIMIT_MS'
+    | 'DATA_ROOT'
+    | 'DATA_THREADS'
+    | 'DATA_PREFETCH_BATCHES'
   >;
   logger: Logger;
   workerId: string;
@@ -90,6 +96,9 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
             writer.push('backend', () =>
               store.setBackend(lease, deps.workerId, message.backend.name),
             );
+            break;
+          case 'data-info':
+            writer.push('data info', () => store.setDataInfo(lease, message.info));
             break;
           case 'resumed':
             log.info(
@@ -165,6 +174,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         log.warn({ location, reason }, 'checkpoint not usable');
         writer.push('unusable checkpoint', () => store.deleteCheckpoint(lease, location));
       }
+      const dataInfo = await store.dataInfo(runId);
       const child = startTrainingProcess(
         {
           type: 'start',
@@ -174,6 +184,10 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           ...(slot.threads !== undefined ? { threads: slot.threads } : {}),
           metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
           resumeFrom: resume.dirs,
+          dataRoot: deps.config.DATA_ROOT,
+          dataThreads: deps.config.DATA_THREADS,
+          prefetchBatches: deps.config.DATA_PREFETCH_BATCHES,
+          ...(dataInfo ? { dataInfo } : {}),
         },
         onMessage,
         { ...process.env, ...slot.env },
