@@ -3,7 +3,7 @@
  * that trains one job (compute only). Sent over Node's IPC channel with `serialization:
  * 'advanced'` (structured clone), so plain objects, numbers and strings travel as they are.
  */
-import type { DataInfo, TrainJob, TrainResult } from '../jobs.js';
+import type { DataInfo, EvalJob, EvalResult, TrainJob, TrainResult } from '../jobs.js';
 import type { BackendPreference, LoadedBackend } from '../model/backend.js';
 
 /** Parent -> child: train this job. */
@@ -34,13 +34,24 @@ export interface StartMessage {
   dataInfo?: DataInfo;
 }
 
+/** Parent -> child: evaluate this job's checkpoint (downloaded to `checkpointDir`). */
+export interface EvalStartMessage {
+  type: 'start-eval';
+  job: EvalJob;
+  checkpointDir: string;
+  backend: BackendPreference;
+  threads?: number;
+  dataRoot: string;
+  dataThreads: number;
+}
+
 /** Parent -> child: stop after the current step (cancel, shutdown). */
 export interface StopMessage {
   type: 'stop';
   reason: 'cancel' | 'shutdown';
 }
 
-export type ParentMessage = StartMessage | StopMessage;
+export type ParentMessage = StartMessage | EvalStartMessage | StopMessage;
 
 export interface MetricPointMessage {
   name: string;
@@ -74,7 +85,7 @@ export type ChildMessage =
   | { type: 'checkpoint-rejected'; location: string; reason: string }
   | { type: 'metrics'; points: MetricPointMessage[] }
   | ({ type: 'checkpoint' } & CheckpointSaved)
-  | { type: 'done'; result: TrainResult }
+  | { type: 'done'; result: TrainResult | EvalResult }
   | { type: 'stopped'; step: number; reason: StopMessage['reason'] }
   | {
       type: 'failed';

@@ -5,7 +5,7 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
-import { trainJobSchema, type TrainResult } from '../jobs.js';
+import { trainJobSchema, type EvalResult, type TrainResult } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { CheckpointSync } from './checkpoint-sync.js';
 import type { SlotPool } from './device-slots.js';
@@ -46,7 +46,8 @@ const PROGRESS_EVERY_MS = 1000;
 /** The run's heartbeat (liveness shown on the run) while its child trains. */
 const RUN_HEARTBEAT_MS = 5000;
 
-export type TrainJobOutcome = TrainResult | { skipped: true };
+/** A child runs training or evaluation; either result is the job's return value. */
+export type TrainJobOutcome = TrainResult | EvalResult | { skipped: true };
 
 export function createTrainJobProcessor(deps: TrainJobDeps) {
   return async (job: Job, token?: string): Promise<TrainJobOutcome> => {

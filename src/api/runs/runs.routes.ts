@@ -4,7 +4,7 @@ import { defineRoute, type RouteSpec } from '../route.js';
 import {
   cancelRunBody,
   checkpointsResponse,
-  createTrainRunBody,
+  createRunBody,
   listRunsQuery,
   metricsQuery,
   metricsResponse,
@@ -21,8 +21,9 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
       method: 'post',
       path: '/v1/runs',
       tag: 'runs',
-      summary: 'Submit a training run (written, then enqueued; the run id is the job id)',
-      request: { headers: submitRunHeaders, body: createTrainRunBody },
+      summary:
+        'Submit a training or eval run (checked, written, then enqueued; the run id is the job id)',
+      request: { headers: submitRunHeaders, body: createRunBody },
       responses: {
         201: { description: 'The new run, queued', schema: runResponse },
         200: {
@@ -30,13 +31,26 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
             'The run first submitted with this Idempotency-Key (`Idempotent-Replayed: true`)',
           schema: runResponse,
         },
+        400: {
+          description: 'Invalid body, or a dataset.path that leaves DATA_ROOT; nothing was created',
+          schema: problemSchema,
+        },
+        404: {
+          description: "An eval's run or checkpoint id does not exist",
+          schema: problemSchema,
+        },
+        422: {
+          description:
+            "The data set is missing, not of its format, or has other classes than the model; an eval's checkpoint does not exist",
+          schema: problemSchema,
+        },
         503: {
           description: 'The queue is unreachable; nothing was created',
           schema: problemSchema,
         },
       },
       async handle({ headers, body }, res) {
-        const { run, replayed } = await service.submitTrainRun(body, headers['idempotency-key']);
+        const { run, replayed } = await service.submitRun(body, headers['idempotency-key']);
         if (replayed) res.setHeader('Idempotent-Replayed', 'true');
         res
           .status(replayed ? 200 : 201)

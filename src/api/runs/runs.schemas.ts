@@ -5,7 +5,10 @@
  */
 import { z } from 'zod';
 import {
+  checkpointRefSchema,
   checkTrainRunSpec,
+  datasetSpecSchema,
+  evalResultSchema,
   metricNameSchema,
   trainResultSchema,
   trainRunSpecFields,
@@ -28,6 +31,23 @@ export const createTrainRunBody = z
   .superRefine(checkTrainRunSpec);
 export type CreateTrainRunBody = z.output<typeof createTrainRunBody>;
 export type CreateTrainRunInput = z.input<typeof createTrainRunBody>;
+
+/** An evaluation of a training run's checkpoint on a data set's test split. */
+export const createEvalRunBody = z
+  .object({
+    kind: z.literal('eval'),
+    name: z.string().trim().min(1).max(200).optional(),
+    priority: z.number().int().min(0).max(100).default(DEFAULT_PRIORITY),
+    checkpoint: checkpointRefSchema,
+    dataset: datasetSpecSchema,
+    /** Images per forward pass. @defaultValue 32 */
+    batchSize: z.number().int().min(1).max(4096).default(32),
+  })
+  .strict();
+export type CreateEvalRunBody = z.output<typeof createEvalRunBody>;
+
+export const createRunBody = z.discriminatedUnion('kind', [createTrainRunBody, createEvalRunBody]);
+export type CreateRunBody = z.output<typeof createRunBody>;
 
 export const idempotencyKeyHeader = z
   .string()
@@ -99,7 +119,7 @@ export const runResponse = z.object({
   status: z.enum(RUN_STATUSES),
   name: z.string().nullable(),
   priority: z.number().int(),
-  /** The training spec as stored, defaults filled in. */
+  /** The run's spec as stored, defaults filled in. */
   config: z.record(z.string(), z.unknown()),
   progress: z
     .object({ step: z.number().int(), totalSteps: z.number().int(), epoch: z.number().int() })
@@ -120,10 +140,13 @@ export const runResponse = z.object({
       unrecoverable: z.boolean(),
     })
     .nullable(),
-  result: trainResultSchema.nullable(),
+  /** A training run's summary, or an eval run's scores. */
+  result: z.union([trainResultSchema, evalResultSchema]).nullable(),
   createdAt: isoDateTime,
   startedAt: isoDateTime.nullable(),
   finishedAt: isoDateTime.nullable(),
+  /** The data set as the run saw it: classes (label order) and normalisation. */
+  dataInfo: z.record(z.string(), z.unknown()).nullable(),
   /** Newest point of each metric (GET /v1/runs/:id only). */
   latestMetrics: z
     .record(z.string(), z.object({ step: z.number().int(), value: z.number() }))

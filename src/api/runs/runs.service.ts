@@ -5,10 +5,12 @@
 import type { Queue } from 'bullmq';
 import type { CancelRequests } from '../../cancel-requests.js';
 import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
+import type { Config } from '../../config.js';
 import { TRAINING_QUEUE } from '../../jobs.js';
-import { DEFAULT_RETRY_POLICY, enqueueTrainRun, type RetryPolicy } from '../../run-queue.js';
+import { DEFAULT_RETRY_POLICY, enqueueRun, type RetryPolicy } from '../../run-queue.js';
 import { HttpError, NotFoundError } from '../errors.js';
-import { runIdParam, type CreateTrainRunBody } from './runs.schemas.js';
+import { checkDataset, resolveEvalSpec } from './run-submission-checks.js';
+import { runIdParam, type CreateRunBody } from './runs.schemas.js';
 
 export interface RunsServiceDeps {
   prisma: PrismaClient;
@@ -16,6 +18,8 @@ export interface RunsServiceDeps {
   cancels: CancelRequests;
   /** Retries of a training job for transient faults (JOB_ATTEMPTS, JOB_BACKOFF_MS). */
   retry?: RetryPolicy;
+  /** DATA_ROOT: submissions' data sets are checked below it. */
+  config: Pick<Config, 'DATA_ROOT'>;
 }
 
 /** Job states in which a job has not been taken by a worker yet. */
@@ -51,6 +55,7 @@ export function runView(run: Run, latestMetrics?: LatestMetric[]) {
     heartbeatAt: run.heartbeatAt?.toISOString() ?? null,
     error: run.error,
     result: run.result,
+    dataInfo: (run.dataInfo as Record<string, unknown> | null) ?? null,
     createdAt: run.createdAt.toISOString(),
     startedAt: run.startedAt?.toISOString() ?? null,
     finishedAt: run.finishedAt?.toISOString() ?? null,
@@ -90,8 +95,9 @@ export function createRunsService({
   queue,
   cancels,
   retry = DEFAULT_RETRY_POLICY,
+  config,
 }: RunsServiceDeps) {
-  const enqueue = (run: Run): Promise<void> => enqueueTrainRun(queue, run, retry);
+  const enqueue = (run: Run): Promise<void> => enqueueRun(queue, run, retry);
 
   /**
    * A replayed submission of a run that is still queued enqueues again: if the first request
@@ -113,20 +119,37 @@ export function createRunsService({
     return run;
   }
 
+  /** The spec stored on the run (and carried by its job), after the submission checks. */
+  async function specOf(body: CreateRunBody): Promise<Record<string, unknown>> {
+    if (body.kind === 'train') {
+      const spec = {
+        model: body.model,
+        dataset: body.dataset,
+        train: body.train,
+        ...(body.checkpoint ? { checkpoint: body.checkpoint } : {}),
+      };
+      await checkDataset(config.DATA_ROOT, spec.dataset, spec.model.numClasses, 'train');
+      return spec;
+    }
+    return resolveEvalSpec(prisma, config.DATA_ROOT, body);
+  }
+
   return {
     /**
-     * Writes the run row, then enqueues its job (job id = run id). With an idempotency key, a
-     * repeated request returns the first run instead of creating another.
+     * Checks the submission (data set, an eval's checkpoint), writes the run row, then enqueues
+     * its job (job id = run id). With an idempotency key, a repeated request returns the first
+     * run instead of creating another.
      */
-    async submitTrainRun(
-      body: CreateTrainRunBody,
+    async submitRun(
+      body: CreateRunBody,
       idempotencyKey?: string,
     ): Promise<{ run: Run; replayed: boolean }> {
       if (idempotencyKey) {
         const existing = await prisma.run.findUnique({ where: { idempotencyKey } });
         if (existing) return { run: await ensureEnqueued(existing), replayed: true };
       }
-      const { kind, name, priority, ...spec } = body;
+      const { kind, name, priority } = body;
+      const spec = await specOf(body);
       let run: Run;
       try {
         run = await prisma.run.create({
