@@ -91,10 +91,15 @@ async function png(pixels: Buffer): Promise<Buffer> {
     .toBuffer();
 }
 
+/** The test's admin key, for the raw fetches (postJson/getJson add it by themselves). */
+function auth(): RequestInit {
+  return { headers: { authorization: `Bearer ${api.key}` } };
+}
+
 async function postImage(body: Buffer, type = 'image/png') {
   const res = await fetch(`${api.url}/v1/runs/${runId}/predict`, {
     method: 'POST',
-    headers: { 'content-type': type },
+    headers: { 'content-type': type, authorization: `Bearer ${api.key}` },
     body,
   });
   return { status: res.status, json: (await res.json()) as any };
@@ -117,7 +122,7 @@ async function untar(body: ArrayBuffer, dir: string): Promise<string[]> {
 
 describe('model export and prediction', () => {
   it('exports a Layers model that plain tfjs in a fresh process loads and that agrees with predict on every image', async () => {
-    const res = await fetch(`${api.url}/v1/runs/${runId}/model?checkpoint=latest`);
+    const res = await fetch(`${api.url}/v1/runs/${runId}/model?checkpoint=latest`, auth());
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toBe('application/x-tar');
     expect(res.headers.get('content-disposition')).toContain(`googlenet-${runId}-step-36.tar`);
@@ -185,7 +190,7 @@ describe('model export and prediction', () => {
       (c: { step: number }) => c.step,
     );
     const step = Math.min(...steps);
-    const res = await fetch(`${api.url}/v1/runs/${runId}/model?checkpoint=step:${step}`);
+    const res = await fetch(`${api.url}/v1/runs/${runId}/model?checkpoint=step:${step}`, auth());
     expect(res.status).toBe(200);
     const dir = path.join(root, `export-${step}`);
     await untar(await res.arrayBuffer(), dir);
@@ -204,16 +209,18 @@ describe('model export and prediction', () => {
   });
 
   it('refuses what it cannot serve: unknown step 404, bad selector 400, wrong type 415, not an image 422, too large 413', async () => {
-    expect((await fetch(`${api.url}/v1/runs/${runId}/model?checkpoint=step:99999`)).status).toBe(
-      404,
-    );
-    expect((await fetch(`${api.url}/v1/runs/${runId}/model?checkpoint=newest`)).status).toBe(400);
+    expect(
+      (await fetch(`${api.url}/v1/runs/${runId}/model?checkpoint=step:99999`, auth())).status,
+    ).toBe(404);
+    expect(
+      (await fetch(`${api.url}/v1/runs/${runId}/model?checkpoint=newest`, auth())).status,
+    ).toBe(400);
     expect((await postImage(Buffer.from('hello'), 'text/plain')).status).toBe(415);
     const garbage = await postImage(Buffer.from('not a png at all'));
     expect(garbage.status).toBe(422);
     expect(garbage.json.detail).toMatch(/could not be read as an image/);
     expect((await postImage(Buffer.alloc(MAX_IMAGE_BYTES + 1))).status).toBe(413);
     const unknown = '00000000-0000-4000-8000-0000000000ff';
-    expect((await fetch(`${api.url}/v1/runs/${unknown}/model`)).status).toBe(404);
+    expect((await fetch(`${api.url}/v1/runs/${unknown}/model`, auth())).status).toBe(404);
   });
 });

@@ -69,8 +69,12 @@ describe('/openapi.json', () => {
 
   it('carries the zod schemas: strict bodies with their bounds, typed path and query parameters', () => {
     const submit = doc.paths['/v1/runs'].post;
-    const body = submit.requestBody.content['application/json'].schema;
-    expect(body.additionalProperties).toBe(false);
+    // One body per run kind (train, eval), each strict.
+    const variants = submit.requestBody.content['application/json'].schema.oneOf;
+    expect(variants.map((v: any) => v.properties.kind.const)).toEqual(['train', 'eval']);
+    for (const variant of variants) expect(variant.additionalProperties).toBe(false);
+    const body = variants[0];
+    expect(variants[1].required).toEqual(expect.arrayContaining(['kind', 'checkpoint', 'dataset']));
     expect(body.required).toEqual(expect.arrayContaining(['kind', 'model', 'dataset', 'train']));
     expect(body.properties.train.properties.epochs).toMatchObject({
       type: 'integer',
