@@ -4,8 +4,8 @@
  * submitted to the real API, a real worker process trains it from the queue, and an eval run
  * scores its final checkpoint on the held-out digits.
  *
- *   npm run bench:mnist -- [--train-per-class 800] [--epochs 3] [--width 0.25] [--batch 32]
- *                          [--lr 0.002] [--augment] [--json]
+ *   npm run bench:mnist -- [--train-per-class 600] [--epochs 1] [--width 0.25] [--batch 32]
+ *                          [--lr 0.003] [--augment] [--json]
  *
  * Needs Postgres and Redis (DATABASE_URL, REDIS_URL); uses a database and queue prefix of its
  * own, removed afterwards. Prints the configuration, the held-out top-1/top-5 and the wall times.
@@ -22,11 +22,11 @@ import { startWorkerProcess, waitFor } from '../test/helpers/worker-process.js';
 
 const { values: args } = parseArgs({
   options: {
-    'train-per-class': { type: 'string', default: '800' },
-    epochs: { type: 'string', default: '3' },
+    'train-per-class': { type: 'string', default: '600' },
+    epochs: { type: 'string', default: '1' },
     width: { type: 'string', default: '0.25' },
     batch: { type: 'string', default: '32' },
-    lr: { type: 'string', default: '0.002' },
+    lr: { type: 'string', default: '0.003' },
     augment: { type: 'boolean', default: false },
     json: { type: 'boolean', default: false },
   },

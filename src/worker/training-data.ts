@@ -101,7 +101,9 @@ export async function openTrainingData(options: TrainingDataOptions): Promise<Tr
   if (!normalization) {
     const accumulator = new NormalizationAccumulator(shape.channels);
     const identity = { mean: Array(shape.channels).fill(0), std: Array(shape.channels).fill(1) };
-    const sample = dataset.trainIndices.slice(0, NORMALIZATION_SAMPLE);
+    // An eval of a run that stored none (trained before runs kept it) measures its own images.
+    const pool = dataset.trainIndices.length > 0 ? dataset.trainIndices : dataset.valIndices;
+    const sample = pool.slice(0, NORMALIZATION_SAMPLE);
     await Promise.all(
       dataset.valRequests(64, sample).map(async (request) => {
         accumulator.add((await render(request, identity)).images);
