@@ -129,10 +129,15 @@ export async function openTrainingData(options: TrainingDataOptions): Promise<Tr
     async *heldOutBatches(batchSize) {
       const requests = dataset.valRequests(batchSize);
       // Two batches ahead: the threads decode while the network evaluates.
-      const inFlight = requests.slice(0, 2).map((r) => render(r, norm));
+      const ahead = (request: BatchRequest): Promise<ImageBatch> => {
+        const batch = render(request, norm);
+        batch.catch(() => undefined); // a consumer that stops early leaves some untaken
+        return batch;
+      };
+      const inFlight = requests.slice(0, 2).map(ahead);
       for (let i = 0; i < requests.length; i++) {
         const next = requests[i + 2];
-        if (next) inFlight.push(render(next, norm));
+        if (next) inFlight.push(ahead(next));
         yield await (inFlight[i] as Promise<ImageBatch>);
       }
     },
