@@ -1,5 +1,5 @@
 /**
- * One training run, start to finish: build GoogLeNet, train on the synthetic set epoch by
+ * One training run, start to finish: build GoogLeNet, train on its data set epoch by
  * epoch, report metrics and progress, validate each epoch, checkpoint every N steps and at the
  * end. Runs inside the training child process; everything it learns leaves through `emit`.
  */
@@ -117,6 +117,8 @@ export async function runTraining(
   });
   emit({ type: 'backend', backend });
 
+  // File data sets are decoded in the pipeline's threads; they end with this process (the
+  // child exits after every run), so no path needs to close them.
   const shape = { inputSize: modelSpec.inputSize, channels: modelSpec.channels };
   const data = await openTrainingData({
     dataset: dataSpec,
@@ -126,209 +128,198 @@ export async function runTraining(
     ...(train.augment ? { augment: train.augment } : {}),
     ...(start.dataInfo ? { stored: start.dataInfo } : {}),
   });
-  try {
-    await trainOn(data);
-  } finally {
-    await data.close();
+  if (!start.dataInfo) emit({ type: 'data-info', info: data.info });
+  const stepsPerEpoch = data.stepsPerEpoch(train.batchSize);
+  if (stepsPerEpoch === 0) {
+    throw Object.assign(
+      new Error(
+        `the training split (${data.info.trainImages} images) is smaller than one batch (${train.batchSize})`,
+      ),
+      { unrecoverable: true },
+    );
   }
+  const totalSteps = Math.min(
+    train.maxSteps ?? Number.POSITIVE_INFINITY,
+    train.epochs * stepsPerEpoch,
+  );
+  const model = createGoogLeNet({
+    numClasses: modelSpec.numClasses,
+    inputSize: modelSpec.inputSize,
+    channels: modelSpec.channels,
+    width: modelSpec.width,
+    auxLogits: modelSpec.auxLogits,
+    norm: modelSpec.norm,
+    seed: train.seed,
+  });
+  const trainer = createTrainer({
+    model,
+    optimizer: train.optimizer,
+    ...(train.lrSchedule ? { schedule: train.lrSchedule } : {}),
+    stepsPerEpoch,
+    totalSteps,
+    seed: train.seed,
+  });
 
-  async function trainOn(data: TrainingData): Promise<void> {
-    if (!start.dataInfo) emit({ type: 'data-info', info: data.info });
-    const stepsPerEpoch = data.stepsPerEpoch(train.batchSize);
-    if (stepsPerEpoch === 0) {
-      throw Object.assign(
-        new Error(
-          `the training split (${data.info.trainImages} images) is smaller than one batch (${train.batchSize})`,
-        ),
-        { unrecoverable: true },
-      );
-    }
-    const totalSteps = Math.min(
-      train.maxSteps ?? Number.POSITIVE_INFINITY,
-      train.epochs * stepsPerEpoch,
-    );
-    const model = createGoogLeNet({
-      numClasses: modelSpec.numClasses,
-      inputSize: modelSpec.inputSize,
-      channels: modelSpec.channels,
-      width: modelSpec.width,
-      auxLogits: modelSpec.auxLogits,
-      norm: modelSpec.norm,
-      seed: train.seed,
-    });
-    const trainer = createTrainer({
+  let pending: MetricPointMessage[] = [];
+  let lastFlush = Date.now();
+  const flush = (): void => {
+    if (pending.length > 0) emit({ type: 'metrics', points: pending });
+    pending = [];
+    lastFlush = Date.now();
+  };
+  const point = (name: string, step: number, value: number): void => {
+    if (Number.isFinite(value)) pending.push({ name, step, value, time: Date.now() });
+  };
+
+  // Checkpoints record the metrics measured on exactly their weights: the latest train loss, and
+  // validation only when it ran at that step (keepBest must not credit a checkpoint with an
+  // earlier epoch's score).
+  let trainLoss = Number.NaN;
+  let lastVal: { step: number; loss: number; accuracy: number; top5: number } | undefined;
+  const metricsAt = (step: number): Record<string, number> => ({
+    ...(Number.isFinite(trainLoss) ? { 'train/loss': trainLoss } : {}),
+    ...(lastVal && lastVal.step === step
+      ? { 'val/loss': lastVal.loss, 'val/accuracy': lastVal.accuracy, 'val/top5': lastVal.top5 }
+      : {}),
+  });
+  const saveAt = async (step: number, epoch: number): Promise<void> => {
+    const dir = path.join(artifactDir, `step-${step}`);
+    // A directory for this step can only be left by an earlier attempt that went past our
+    // resume point (and whose checkpoint was torn or rejected): this run recomputed the step.
+    await rm(dir, { recursive: true, force: true });
+    const metrics = metricsAt(step);
+    const manifest = await saveCheckpoint(dir, {
       model,
-      optimizer: train.optimizer,
-      ...(train.lrSchedule ? { schedule: train.lrSchedule } : {}),
-      stepsPerEpoch,
-      totalSteps,
-      seed: train.seed,
+      optimizer: trainer.optimizer.getState(),
+      state: { step, epoch, seed: train.seed, metrics, data: { epochAccuracySum, epochSteps } },
     });
+    const { bytes, sha256 } = await checkpointDigest(dir, manifest);
+    emit({ type: 'checkpoint', step, epoch, location: dir, bytes, sha256, metrics });
+  };
 
-    let pending: MetricPointMessage[] = [];
-    let lastFlush = Date.now();
-    const flush = (): void => {
-      if (pending.length > 0) emit({ type: 'metrics', points: pending });
-      pending = [];
-      lastFlush = Date.now();
-    };
-    const point = (name: string, step: number, value: number): void => {
-      if (Number.isFinite(value)) pending.push({ name, step, value, time: Date.now() });
-    };
-
-    // Checkpoints record the metrics measured on exactly their weights: the latest train loss, and
-    // validation only when it ran at that step (keepBest must not credit a checkpoint with an
-    // earlier epoch's score).
-    let trainLoss = Number.NaN;
-    let lastVal: { step: number; loss: number; accuracy: number; top5: number } | undefined;
-    const metricsAt = (step: number): Record<string, number> => ({
-      ...(Number.isFinite(trainLoss) ? { 'train/loss': trainLoss } : {}),
-      ...(lastVal && lastVal.step === step
-        ? { 'val/loss': lastVal.loss, 'val/accuracy': lastVal.accuracy, 'val/top5': lastVal.top5 }
-        : {}),
-    });
-    const saveAt = async (step: number, epoch: number): Promise<void> => {
-      const dir = path.join(artifactDir, `step-${step}`);
-      // A directory for this step can only be left by an earlier attempt that went past our
-      // resume point (and whose checkpoint was torn or rejected): this run recomputed the step.
-      await rm(dir, { recursive: true, force: true });
-      const metrics = metricsAt(step);
-      const manifest = await saveCheckpoint(dir, {
-        model,
-        optimizer: trainer.optimizer.getState(),
-        state: { step, epoch, seed: train.seed, metrics, data: { epochAccuracySum, epochSteps } },
-      });
-      const { bytes, sha256 } = await checkpointDigest(dir, manifest);
-      emit({ type: 'checkpoint', step, epoch, location: dir, bytes, sha256, metrics });
-    };
-
-    let step = 0;
-    // The running epoch's training accuracy, carried through checkpoints so a mid-epoch resume
-    // reports the same train/accuracy as an uninterrupted run.
-    let epochAccuracySum = 0;
-    let epochSteps = 0;
-    let stopped: 'cancel' | 'shutdown' | undefined;
-    let lastCheckpoint = -1;
-    // Resume: weights, optimizer state and step from the newest checkpoint that loads; the data
-    // order and dropout masks follow from (seed, epoch, step), so the run continues exactly.
-    for (const location of start.resumeFrom ?? []) {
-      try {
-        const loaded = await loadCheckpoint(location, model);
-        trainer.restore(loaded.state.step, loaded.optimizer);
-        tf.dispose([...loaded.optimizer.slots.values()]);
-        step = loaded.state.step;
-        const saved = loaded.state.metrics ?? {};
-        if (saved['train/loss'] !== undefined) trainLoss = saved['train/loss'];
-        if (saved['val/accuracy'] !== undefined) {
-          lastVal = {
-            step,
-            loss: saved['val/loss'] ?? Number.NaN,
-            accuracy: saved['val/accuracy'],
-            top5: saved['val/top5'] ?? Number.NaN,
-          };
-        }
-        const data = (loaded.state.data ?? {}) as {
-          epochAccuracySum?: number;
-          epochSteps?: number;
+  let step = 0;
+  // The running epoch's training accuracy, carried through checkpoints so a mid-epoch resume
+  // reports the same train/accuracy as an uninterrupted run.
+  let epochAccuracySum = 0;
+  let epochSteps = 0;
+  let stopped: 'cancel' | 'shutdown' | undefined;
+  let lastCheckpoint = -1;
+  // Resume: weights, optimizer state and step from the newest checkpoint that loads; the data
+  // order and dropout masks follow from (seed, epoch, step), so the run continues exactly.
+  for (const location of start.resumeFrom ?? []) {
+    try {
+      const loaded = await loadCheckpoint(location, model);
+      trainer.restore(loaded.state.step, loaded.optimizer);
+      tf.dispose([...loaded.optimizer.slots.values()]);
+      step = loaded.state.step;
+      const saved = loaded.state.metrics ?? {};
+      if (saved['train/loss'] !== undefined) trainLoss = saved['train/loss'];
+      if (saved['val/accuracy'] !== undefined) {
+        lastVal = {
+          step,
+          loss: saved['val/loss'] ?? Number.NaN,
+          accuracy: saved['val/accuracy'],
+          top5: saved['val/top5'] ?? Number.NaN,
         };
-        epochAccuracySum = data.epochAccuracySum ?? 0;
-        epochSteps = data.epochSteps ?? 0;
-        lastCheckpoint = step;
-        emit({ type: 'resumed', step, location });
-        break;
-      } catch (error) {
-        if (!(error instanceof CheckpointError)) throw error;
-        emit({ type: 'checkpoint-rejected', location, reason: error.message });
+      }
+      const data = (loaded.state.data ?? {}) as { epochAccuracySum?: number; epochSteps?: number };
+      epochAccuracySum = data.epochAccuracySum ?? 0;
+      epochSteps = data.epochSteps ?? 0;
+      lastCheckpoint = step;
+      emit({ type: 'resumed', step, location });
+      break;
+    } catch (error) {
+      if (!(error instanceof CheckpointError)) throw error;
+      emit({ type: 'checkpoint-rejected', location, reason: error.message });
+    }
+  }
+  if ((start.resumeFrom ?? []).length > 0 && step === 0) emit({ type: 'fresh-start' });
+  const resumedAt = step;
+  let epoch = Math.floor(step / stepsPerEpoch);
+  let firstBatch = step % stepsPerEpoch;
+  const started = performance.now();
+  // Batches are asked for ahead by global step, so decoding overlaps the training steps.
+  const prefetch = new Prefetcher(start.prefetchBatches ?? 2, totalSteps, (s) =>
+    data.trainBatch(Math.floor(s / stepsPerEpoch), s % stepsPerEpoch, train.batchSize),
+  );
+  for (; epoch < train.epochs && step < totalSteps && !stopped; epoch++) {
+    let checkpointAfterValidation = false;
+    for (let b = firstBatch; b < stepsPerEpoch && step < totalSteps; b++) {
+      await yieldToEvents();
+      stopped = controls.stopRequested();
+      if (stopped) break;
+      const waitStart = performance.now();
+      const batch = await prefetch.take(epoch * stepsPerEpoch + b);
+      const dataWaitMs = performance.now() - waitStart;
+      const { images, labels } = tensorsOf(batch, modelSpec.inputSize, modelSpec.channels);
+      const t0 = performance.now();
+      const result = trainer.trainStep(images, labels);
+      const seconds = (performance.now() - t0) / 1000;
+      tf.dispose([images, labels]);
+      step = result.step + 1;
+      trainLoss = result.loss;
+      epochAccuracySum += result.accuracy;
+      epochSteps += 1;
+      if (result.step % start.metricsEverySteps === 0 || step === totalSteps) {
+        point('train/loss', result.step, result.loss);
+        point('train/lr', result.step, result.learningRate);
+        point('train/images_per_sec', result.step, train.batchSize / seconds);
+        point('train/data_wait_ms', result.step, dataWaitMs);
+      }
+      emit({ type: 'progress', step, totalSteps, epoch });
+      if (Date.now() - lastFlush >= METRIC_FLUSH_MS) flush();
+      if (checkpoint && step % checkpoint.everySteps === 0 && step < totalSteps) {
+        const epochEnds = b === stepsPerEpoch - 1;
+        if (epochEnds) {
+          checkpointAfterValidation = true; // so it carries this epoch's validation
+        } else {
+          flush();
+          await saveAt(step, epoch);
+          lastCheckpoint = step;
+        }
       }
     }
-    if ((start.resumeFrom ?? []).length > 0 && step === 0) emit({ type: 'fresh-start' });
-    const resumedAt = step;
-    let epoch = Math.floor(step / stepsPerEpoch);
-    let firstBatch = step % stepsPerEpoch;
-    const started = performance.now();
-    // Batches are asked for ahead by global step, so decoding overlaps the training steps.
-    const prefetch = new Prefetcher(start.prefetchBatches ?? 2, totalSteps, (s) =>
-      data.trainBatch(Math.floor(s / stepsPerEpoch), s % stepsPerEpoch, train.batchSize),
-    );
-    for (; epoch < train.epochs && step < totalSteps && !stopped; epoch++) {
-      let checkpointAfterValidation = false;
-      for (let b = firstBatch; b < stepsPerEpoch && step < totalSteps; b++) {
-        await yieldToEvents();
-        stopped = controls.stopRequested();
-        if (stopped) break;
-        const waitStart = performance.now();
-        const batch = await prefetch.take(epoch * stepsPerEpoch + b);
-        const dataWaitMs = performance.now() - waitStart;
-        const { images, labels } = tensorsOf(batch, modelSpec.inputSize, modelSpec.channels);
-        const t0 = performance.now();
-        const result = trainer.trainStep(images, labels);
-        const seconds = (performance.now() - t0) / 1000;
-        tf.dispose([images, labels]);
-        step = result.step + 1;
-        trainLoss = result.loss;
-        epochAccuracySum += result.accuracy;
-        epochSteps += 1;
-        if (result.step % start.metricsEverySteps === 0 || step === totalSteps) {
-          point('train/loss', result.step, result.loss);
-          point('train/lr', result.step, result.learningRate);
-          point('train/images_per_sec', result.step, train.batchSize / seconds);
-          point('train/data_wait_ms', result.step, dataWaitMs);
-        }
-        emit({ type: 'progress', step, totalSteps, epoch });
-        if (Date.now() - lastFlush >= METRIC_FLUSH_MS) flush();
-        if (checkpoint && step % checkpoint.everySteps === 0 && step < totalSteps) {
-          const epochEnds = b === stepsPerEpoch - 1;
-          if (epochEnds) {
-            checkpointAfterValidation = true; // so it carries this epoch's validation
-          } else {
-            flush();
-            await saveAt(step, epoch);
-            lastCheckpoint = step;
-          }
-        }
-      }
-      firstBatch = 0;
-      if (stopped) break;
-      // Epoch metrics are stamped with the epoch's last step, so they line up with train/*.
-      const at = step - 1;
-      point('train/accuracy', at, epochAccuracySum / Math.max(epochSteps, 1));
-      epochAccuracySum = 0;
-      epochSteps = 0;
-      const val = await validate(model, data, shape, train.batchSize, modelSpec.numClasses);
-      if (val) {
-        lastVal = { step, ...val };
-        point('val/loss', at, val.loss);
-        point('val/accuracy', at, val.accuracy);
-        point('val/top5', at, val.top5);
-      }
-      flush();
-      if (checkpointAfterValidation) {
-        await saveAt(step, epoch);
-        lastCheckpoint = step;
-      }
+    firstBatch = 0;
+    if (stopped) break;
+    // Epoch metrics are stamped with the epoch's last step, so they line up with train/*.
+    const at = step - 1;
+    point('train/accuracy', at, epochAccuracySum / Math.max(epochSteps, 1));
+    epochAccuracySum = 0;
+    epochSteps = 0;
+    const val = await validate(model, data, shape, train.batchSize, modelSpec.numClasses);
+    if (val) {
+      lastVal = { step, ...val };
+      point('val/loss', at, val.loss);
+      point('val/accuracy', at, val.accuracy);
+      point('val/top5', at, val.top5);
     }
     flush();
-    prefetch.clear();
-    if (stopped) {
-      // A shutdown hands the run to another worker: checkpoint now so it loses no steps.
-      if (stopped === 'shutdown' && step > 0 && lastCheckpoint !== step) {
-        await saveAt(step, Math.floor((step - 1) / stepsPerEpoch));
-      }
-      emit({ type: 'stopped', step, reason: stopped });
-      return;
+    if (checkpointAfterValidation) {
+      await saveAt(step, epoch);
+      lastCheckpoint = step;
     }
-    // Every finished run ends with a checkpoint, with or without a checkpoint spec: it is the
-    // model users export and query.
-    if (step > 0 && lastCheckpoint !== step) await saveAt(step, Math.max(0, epoch - 1));
-    const result: TrainResult = {
-      steps: step,
-      epochs: Math.ceil(step / stepsPerEpoch),
-      finalLoss: trainLoss,
-      valAccuracy: lastVal?.accuracy ?? null,
-      valTop5: lastVal?.top5 ?? null,
-      imagesPerSec: ((step - resumedAt) * train.batchSize) / ((performance.now() - started) / 1000),
-      backend: backend.name,
-    };
-    emit({ type: 'done', result });
   }
+  flush();
+  prefetch.clear();
+  if (stopped) {
+    // A shutdown hands the run to another worker: checkpoint now so it loses no steps.
+    if (stopped === 'shutdown' && step > 0 && lastCheckpoint !== step) {
+      await saveAt(step, Math.floor((step - 1) / stepsPerEpoch));
+    }
+    emit({ type: 'stopped', step, reason: stopped });
+    return;
+  }
+  // Every finished run ends with a checkpoint, with or without a checkpoint spec: it is the
+  // model users export and query.
+  if (step > 0 && lastCheckpoint !== step) await saveAt(step, Math.max(0, epoch - 1));
+  const result: TrainResult = {
+    steps: step,
+    epochs: Math.ceil(step / stepsPerEpoch),
+    finalLoss: trainLoss,
+    valAccuracy: lastVal?.accuracy ?? null,
+    valTop5: lastVal?.top5 ?? null,
+    imagesPerSec: ((step - resumedAt) * train.batchSize) / ((performance.now() - started) / 1000),
+    backend: backend.name,
+  };
+  emit({ type: 'done', result });
 }
