@@ -12,8 +12,12 @@ const envSchema = z.object({
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
   /** Port the API listens on. */
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
-  /** Root of the data sets jobs may read. */
+  /** Root of the data sets jobs may read; `dataset.path` is relative to it and never leaves it. */
   DATA_ROOT: z.string().min(1).default('./data'),
+  /** Worker threads per training job that decode, resize and augment images. @defaultValue 1 */
+  DATA_THREADS: z.coerce.number().int().min(1).max(64).default(1),
+  /** Training batches the input pipeline prepares ahead of the step that needs them. @defaultValue 4 */
+  DATA_PREFETCH_BATCHES: z.coerce.number().int().min(1).max(256).default(4),
   /**
    * Where checkpoints and exported models are kept, reachable by every worker and API replica:
    * `postgres` (chunked in the database of DATABASE_URL), `fs` (ARTIFACT_ROOT, a directory all

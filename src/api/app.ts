@@ -59,6 +59,7 @@ export type AppConfig = Pick<
   | 'RATE_LIMIT_WINDOW_SECONDS'
   | 'CORS_ORIGINS'
   | 'TRUST_PROXY'
+  | 'DATA_ROOT'
 >;
 
 export interface AppDeps {

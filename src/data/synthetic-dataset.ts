@@ -3,7 +3,8 @@
  * training batches in an order shuffled by (seed, epoch) — so any (epoch, batch) position can be
  * produced again without replaying the ones before it (resume needs exactly that).
  */
-import { mixSeed, mulberry32 } from '../model/seed.js';
+import { mixSeed } from '../model/seed.js';
+import { seededPermutation as permutation } from './permutation.js';
 import { renderSyntheticImage, type ImageBatch } from './synthetic.js';
 
 export interface SyntheticDatasetSpec {
@@ -18,19 +19,6 @@ export interface SyntheticDatasetSpec {
 export interface ImageShape {
   inputSize: number;
   channels: 1 | 3;
-}
-
-/** Seeded Fisher–Yates permutation of [0, n). */
-function permutation(n: number, seed: number): Int32Array {
-  const order = Int32Array.from({ length: n }, (_, i) => i);
-  const random = mulberry32(seed);
-  for (let i = n - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const t = order[i] as number;
-    order[i] = order[j] as number;
-    order[j] = t;
-  }
-  return order;
 }
 
 export class SyntheticDataset {

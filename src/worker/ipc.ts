@@ -3,7 +3,7 @@
  * that trains one job (compute only). Sent over Node's IPC channel with `serialization:
  * 'advanced'` (structured clone), so plain objects, numbers and strings travel as they are.
  */
-import type { TrainJob, TrainResult } from '../jobs.js';
+import type { DataInfo, EvalJob, EvalResult, TrainJob, TrainResult } from '../jobs.js';
 import type { BackendPreference, LoadedBackend } from '../model/backend.js';
 
 /** Parent -> child: train this job. */
@@ -24,6 +24,25 @@ export interface StartMessage {
    * first: resume from the first valid one.
    */
   resumeFrom?: string[];
+  /** DATA_ROOT: file data sets are read below it only (required for them). */
+  dataRoot?: string;
+  /** Worker threads decoding and augmenting images (DATA_THREADS). @defaultValue 1 */
+  dataThreads?: number;
+  /** Training batches requested ahead of use (DATA_PREFETCH_BATCHES). @defaultValue 2 */
+  prefetchBatches?: number;
+  /** What the run recorded about its data set when it first started. */
+  dataInfo?: DataInfo;
+}
+
+/** Parent -> child: evaluate this job's checkpoint (downloaded to `checkpointDir`). */
+export interface EvalStartMessage {
+  type: 'start-eval';
+  job: EvalJob;
+  checkpointDir: string;
+  backend: BackendPreference;
+  threads?: number;
+  dataRoot: string;
+  dataThreads: number;
 }
 
 /** Parent -> child: stop after the current step (cancel, shutdown). */
@@ -32,7 +51,7 @@ export interface StopMessage {
   reason: 'cancel' | 'shutdown';
 }
 
-export type ParentMessage = StartMessage | StopMessage;
+export type ParentMessage = StartMessage | EvalStartMessage | StopMessage;
 
 export interface MetricPointMessage {
   name: string;
@@ -55,6 +74,8 @@ export interface CheckpointSaved {
 
 export type ChildMessage =
   | { type: 'backend'; backend: LoadedBackend }
+  /** The data set's classes and normalisation, measured when the run first starts. */
+  | { type: 'data-info'; info: DataInfo }
   | { type: 'progress'; step: number; totalSteps: number; epoch: number }
   /** Training continues from this checkpoint's step; metrics from `step` on will be rewritten. */
   | { type: 'resumed'; step: number; location: string }
@@ -64,7 +85,7 @@ export type ChildMessage =
   | { type: 'checkpoint-rejected'; location: string; reason: string }
   | { type: 'metrics'; points: MetricPointMessage[] }
   | ({ type: 'checkpoint' } & CheckpointSaved)
-  | { type: 'done'; result: TrainResult }
+  | { type: 'done'; result: TrainResult | EvalResult }
   | { type: 'stopped'; step: number; reason: StopMessage['reason'] }
   | {
       type: 'failed';

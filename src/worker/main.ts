@@ -14,6 +14,7 @@ import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
 import { createCheckpointSync } from './checkpoint-sync.js';
 import { planSlots, SlotPool } from './device-slots.js';
+import { createEvalJobProcessor } from './process-eval-job.js';
 import { createTrainJobProcessor } from './process-train-job.js';
 import { startReconciler } from './reconciler.js';
 import { createRunStore } from './run-store.js';
@@ -42,18 +43,22 @@ const registration = await registerWorker(prisma, logger, {
   devices: { slots: slots.slots.map((s) => s.id).join(','), cpus: os.availableParallelism() },
 });
 
+const jobDeps = {
+  store,
+  checkpoints,
+  config,
+  logger,
+  workerId,
+  slots,
+  running,
+  isStopping: () => stopping,
+};
+const processTrainJob = createTrainJobProcessor(jobDeps);
+const processEvalJob = createEvalJobProcessor(jobDeps);
 const worker = new Worker(
   TRAINING_QUEUE,
-  createTrainJobProcessor({
-    store,
-    checkpoints,
-    config,
-    logger,
-    workerId,
-    slots,
-    running,
-    isStopping: () => stopping,
-  }),
+  // One queue, two job names: evaluations wait in line with training for the same devices.
+  (job, token) => (job.name === 'eval' ? processEvalJob(job, token) : processTrainJob(job, token)),
   {
     connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
     prefix: config.QUEUE_PREFIX,

@@ -5,7 +5,7 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
-import { trainJobSchema, type TrainResult } from '../jobs.js';
+import { trainJobSchema, type EvalResult, type TrainResult } from '../jobs.js';
 import type { Logger } from '../logger.js';
 import type { CheckpointSync } from './checkpoint-sync.js';
 import type { SlotPool } from './device-slots.js';
@@ -20,7 +20,13 @@ export interface TrainJobDeps {
   checkpoints: CheckpointSync;
   config: Pick<
     Config,
-    'TRAIN_BACKEND' | 'METRICS_EVERY_STEPS' | 'METRICS_BUFFER_POINTS' | 'WRITE_RETRY_LIMIT_MS'
+    | 'TRAIN_BACKEND'
+    | 'METRICS_EVERY_STEPS'
+    | 'METRICS_BUFFER_POINTS'
+    | 'WRITE_RETRY_LIMIT_MS'
+    | 'DATA_ROOT'
+    | 'DATA_THREADS'
+    | 'DATA_PREFETCH_BATCHES'
   >;
   logger: Logger;
   workerId: string;
@@ -40,7 +46,8 @@ const PROGRESS_EVERY_MS = 1000;
 /** The run's heartbeat (liveness shown on the run) while its child trains. */
 const RUN_HEARTBEAT_MS = 5000;
 
-export type TrainJobOutcome = TrainResult | { skipped: true };
+/** A child runs training or evaluation; either result is the job's return value. */
+export type TrainJobOutcome = TrainResult | EvalResult | { skipped: true };
 
 export function createTrainJobProcessor(deps: TrainJobDeps) {
   return async (job: Job, token?: string): Promise<TrainJobOutcome> => {
@@ -90,6 +97,9 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
             writer.push('backend', () =>
               store.setBackend(lease, deps.workerId, message.backend.name),
             );
+            break;
+          case 'data-info':
+            writer.push('data info', () => store.setDataInfo(lease, message.info));
             break;
           case 'resumed':
             log.info(
@@ -179,6 +189,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         log.warn({ location, reason }, 'checkpoint not usable');
         writer.push('unusable checkpoint', () => store.deleteCheckpoint(lease, location));
       }
+      const dataInfo = await store.dataInfo(runId);
       const child = startTrainingProcess(
         {
           type: 'start',
@@ -188,6 +199,10 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           ...(slot.threads !== undefined ? { threads: slot.threads } : {}),
           metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
           resumeFrom: resume.dirs,
+          dataRoot: deps.config.DATA_ROOT,
+          dataThreads: deps.config.DATA_THREADS,
+          prefetchBatches: deps.config.DATA_PREFETCH_BATCHES,
+          ...(dataInfo ? { dataInfo } : {}),
         },
         onMessage,
         { ...process.env, ...slot.env },

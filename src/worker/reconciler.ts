@@ -10,7 +10,7 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
-import { enqueueTrainRun, type RetryPolicy } from '../run-queue.js';
+import { enqueueRun, type RetryPolicy } from '../run-queue.js';
 import type { RunStore } from './run-store.js';
 
 export interface ReconcilerDeps {
@@ -51,7 +51,15 @@ export async function reconcileOnce(
       status: { in: ['queued', 'running'] },
       createdAt: { lt: new Date(Date.now() - minAgeMs) },
     },
-    select: { id: true, status: true, config: true, priority: true, attempts: true, lease: true },
+    select: {
+      id: true,
+      kind: true,
+      status: true,
+      config: true,
+      priority: true,
+      attempts: true,
+      lease: true,
+    },
   });
   for (const run of runs) {
     const job = await deps.queue.getJob(run.id);
@@ -66,7 +74,7 @@ export async function reconcileOnce(
         data: { status: 'queued', workerId: null, lease: null },
       });
       if (count === 0) continue; // changed meanwhile: look again next time
-      await enqueueTrainRun(deps.queue, run, deps.retry);
+      await enqueueRun(deps.queue, run, deps.retry);
       log.warn({ was: run.status }, 'run had no job in the queue; enqueued it again');
       report.requeued.push(run.id);
       continue;

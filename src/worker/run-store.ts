@@ -11,7 +11,14 @@ import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import { Prisma, type PrismaClient } from '../db/index.js';
 import { insertMetricPoints } from '../db/metric-points.js';
-import { metricIsBetter as better, type CheckpointSpec, type TrainResult } from '../jobs.js';
+import {
+  dataInfoSchema,
+  metricIsBetter as better,
+  type CheckpointSpec,
+  type DataInfo,
+  type EvalResult,
+  type TrainResult,
+} from '../jobs.js';
 import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
 
 export interface RunProgress {
@@ -133,6 +140,18 @@ export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactSto
       await prisma.worker.updateMany({ where: { id: workerId }, data: { backend } });
     },
 
+    /** The data set as the run first saw it (classes, normalisation); undefined before that. */
+    async dataInfo(runId: string): Promise<DataInfo | undefined> {
+      const run = await prisma.run.findUnique({ where: { id: runId }, select: { dataInfo: true } });
+      const parsed = dataInfoSchema.safeParse(run?.dataInfo);
+      return parsed.success ? parsed.data : undefined;
+    },
+
+    /** Records it once: a later attempt reuses it rather than measuring again. */
+    async setDataInfo(lease: Lease, info: DataInfo): Promise<void> {
+      await fencedUpdate(lease, { dataInfo: { ...info } });
+    },
+
     async updateProgress(lease: Lease, progress: RunProgress): Promise<void> {
       await fencedUpdate(lease, { progress: { ...progress }, heartbeatAt: new Date() });
     },
@@ -220,7 +239,7 @@ export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactSto
       await deleteFiles(location);
     },
 
-    async markSucceeded(lease: Lease, result: TrainResult): Promise<void> {
+    async markSucceeded(lease: Lease, result: TrainResult | EvalResult): Promise<void> {
       // An earlier attempt's error no longer describes the run.
       await fencedUpdate(lease, {
         status: 'succeeded',

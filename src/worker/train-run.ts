@@ -1,5 +1,5 @@
 /**
- * One training run, start to finish: build GoogLeNet, train on the synthetic set epoch by
+ * One training run, start to finish: build GoogLeNet, train on its data set epoch by
  * epoch, report metrics and progress, validate each epoch, checkpoint every N steps and at the
  * end. Runs inside the training child process; everything it learns leaves through `emit`.
  */
@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { SyntheticDataset } from '../data/synthetic-dataset.js';
+import { Prefetcher } from '../data/prefetcher.js';
 import type { ImageBatch } from '../data/synthetic.js';
 import type { TrainResult } from '../jobs.js';
 import { loadBackend } from '../model/backend.js';
@@ -20,6 +20,7 @@ import {
 import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
 import { createTrainer } from '../model/train-step.js';
 import type { ChildMessage, MetricPointMessage, StartMessage } from './ipc.js';
+import { openTrainingData, type TrainingData } from './training-data.js';
 
 /** Metric points are sent to the parent at most this often (and at every epoch end). */
 const METRIC_FLUSH_MS = 500;
@@ -51,7 +52,8 @@ function yieldToEvents(): Promise<void> {
 /** Mean main-head loss, top-1 and top-5 accuracy over the validation set. */
 async function validate(
   model: ReturnType<typeof createGoogLeNet>,
-  dataset: SyntheticDataset,
+  data: TrainingData,
+  shape: { inputSize: number; channels: number },
   batchSize: number,
   numClasses: number,
 ): Promise<{ loss: number; accuracy: number; top5: number } | null> {
@@ -60,10 +62,10 @@ async function validate(
   let top1 = 0;
   let top5 = 0;
   const k = Math.min(5, numClasses);
-  for (const batch of dataset.valBatches(batchSize)) {
+  for await (const batch of data.heldOutBatches(batchSize)) {
     await yieldToEvents();
     const [l, a1, a5] = tf.tidy(() => {
-      const { images, labels } = tensorsOf(batch, dataset.shape.inputSize, dataset.shape.channels);
+      const { images, labels } = tensorsOf(batch, shape.inputSize, shape.channels);
       const logits = predictLogits(model, images);
       const ce = tf.losses.softmaxCrossEntropy(
         tf.oneHot(labels, numClasses),
@@ -115,15 +117,23 @@ export async function runTraining(
   });
   emit({ type: 'backend', backend });
 
-  const dataset = new SyntheticDataset(dataSpec, {
-    inputSize: modelSpec.inputSize,
-    channels: modelSpec.channels,
+  // File data sets are decoded in the pipeline's threads; they end with this process (the
+  // child exits after every run), so no path needs to close them.
+  const shape = { inputSize: modelSpec.inputSize, channels: modelSpec.channels };
+  const data = await openTrainingData({
+    dataset: dataSpec,
+    shape,
+    dataRoot: start.dataRoot ?? '',
+    threads: start.dataThreads ?? 1,
+    ...(train.augment ? { augment: train.augment } : {}),
+    ...(start.dataInfo ? { stored: start.dataInfo } : {}),
   });
-  const stepsPerEpoch = dataset.stepsPerEpoch(train.batchSize);
+  if (!start.dataInfo) emit({ type: 'data-info', info: data.info });
+  const stepsPerEpoch = data.stepsPerEpoch(train.batchSize);
   if (stepsPerEpoch === 0) {
     throw Object.assign(
       new Error(
-        `the training split (${dataset.trainIndices.length} images) is smaller than one batch (${train.batchSize})`,
+        `the training split (${data.info.trainImages} images) is smaller than one batch (${train.batchSize})`,
       ),
       { unrecoverable: true },
     );
@@ -228,17 +238,20 @@ export async function runTraining(
   let epoch = Math.floor(step / stepsPerEpoch);
   let firstBatch = step % stepsPerEpoch;
   const started = performance.now();
+  // Batches are asked for ahead by global step, so decoding overlaps the training steps.
+  const prefetch = new Prefetcher(start.prefetchBatches ?? 2, totalSteps, (s) =>
+    data.trainBatch(Math.floor(s / stepsPerEpoch), s % stepsPerEpoch, train.batchSize),
+  );
   for (; epoch < train.epochs && step < totalSteps && !stopped; epoch++) {
     let checkpointAfterValidation = false;
     for (let b = firstBatch; b < stepsPerEpoch && step < totalSteps; b++) {
       await yieldToEvents();
       stopped = controls.stopRequested();
       if (stopped) break;
-      const { images, labels } = tensorsOf(
-        dataset.trainBatch(epoch, b, train.batchSize),
-        modelSpec.inputSize,
-        modelSpec.channels,
-      );
+      const waitStart = performance.now();
+      const batch = await prefetch.take(epoch * stepsPerEpoch + b);
+      const dataWaitMs = performance.now() - waitStart;
+      const { images, labels } = tensorsOf(batch, modelSpec.inputSize, modelSpec.channels);
       const t0 = performance.now();
       const result = trainer.trainStep(images, labels);
       const seconds = (performance.now() - t0) / 1000;
@@ -251,6 +264,7 @@ export async function runTraining(
         point('train/loss', result.step, result.loss);
         point('train/lr', result.step, result.learningRate);
         point('train/images_per_sec', result.step, train.batchSize / seconds);
+        point('train/data_wait_ms', result.step, dataWaitMs);
       }
       emit({ type: 'progress', step, totalSteps, epoch });
       if (Date.now() - lastFlush >= METRIC_FLUSH_MS) flush();
@@ -272,7 +286,7 @@ export async function runTraining(
     point('train/accuracy', at, epochAccuracySum / Math.max(epochSteps, 1));
     epochAccuracySum = 0;
     epochSteps = 0;
-    const val = await validate(model, dataset, train.batchSize, modelSpec.numClasses);
+    const val = await validate(model, data, shape, train.batchSize, modelSpec.numClasses);
     if (val) {
       lastVal = { step, ...val };
       point('val/loss', at, val.loss);
@@ -286,6 +300,7 @@ export async function runTraining(
     }
   }
   flush();
+  prefetch.clear();
   if (stopped) {
     // A shutdown hands the run to another worker: checkpoint now so it loses no steps.
     if (stopped === 'shutdown' && step > 0 && lastCheckpoint !== step) {

@@ -5,6 +5,7 @@
  * training after its worker died.
  */
 import type { ChildMessage, ParentMessage, StopMessage } from './ipc.js';
+import { runEvaluation } from './eval-run.js';
 import { runTraining } from './train-run.js';
 
 function send(message: ChildMessage): void {
@@ -24,7 +25,11 @@ process.on('message', (raw: unknown) => {
     stopReason = message.reason;
     return;
   }
-  runTraining(message, send, { stopRequested: () => stopReason })
+  const controls = { stopRequested: () => stopReason };
+  (message.type === 'start-eval'
+    ? runEvaluation(message, send, controls)
+    : runTraining(message, send, controls)
+  )
     // Exit on the next turn, so the last IPC messages (done, stopped) are written first.
     .then(() => setImmediate(() => process.exit(0)))
     .catch((error: unknown) => {

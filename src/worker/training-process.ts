@@ -8,11 +8,11 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { TrainResult } from '../jobs.js';
-import type { ChildMessage, StartMessage, StopMessage } from './ipc.js';
+import type { EvalResult, TrainResult } from '../jobs.js';
+import type { ChildMessage, EvalStartMessage, StartMessage, StopMessage } from './ipc.js';
 
 export type TrainingOutcome =
-  | { outcome: 'done'; result: TrainResult }
+  | { outcome: 'done'; result: TrainResult | EvalResult }
   | { outcome: 'failed'; error: { name: string; message: string; unrecoverable: boolean } }
   | { outcome: 'stopped'; step: number; reason: StopMessage['reason'] }
   | { outcome: 'crashed'; code: number | null; signal: NodeJS.Signals | null };
@@ -38,7 +38,7 @@ function childEntry(): { file: string; execArgv: string[] } {
 }
 
 export function startTrainingProcess(
-  start: StartMessage,
+  start: StartMessage | EvalStartMessage,
   onMessage: (message: ChildMessage) => void,
   env: NodeJS.ProcessEnv = process.env,
 ): TrainingProcess {

@@ -69,11 +69,16 @@ describe('/openapi.json', () => {
 
   it('carries the zod schemas: strict bodies with their bounds, typed path and query parameters', () => {
     const submit = doc.paths['/v1/runs'].post;
-    // One body per kind: a training run, or an external run.
+    // One body per run kind (train, eval, external), each strict.
     const variants = submit.requestBody.content['application/json'].schema.oneOf;
-    expect(variants.map((v: any) => v.properties.kind.const)).toEqual(['train', 'external']);
+    expect(variants.map((v: any) => v.properties.kind.const)).toEqual([
+      'train',
+      'eval',
+      'external',
+    ]);
+    for (const variant of variants) expect(variant.additionalProperties).toBe(false);
     const body = variants[0];
-    expect(body.additionalProperties).toBe(false);
+    expect(variants[1].required).toEqual(expect.arrayContaining(['kind', 'checkpoint', 'dataset']));
     expect(body.required).toEqual(expect.arrayContaining(['kind', 'model', 'dataset', 'train']));
     expect(body.properties.train.properties.epochs).toMatchObject({
       type: 'integer',

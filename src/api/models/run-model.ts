@@ -13,7 +13,7 @@ import tar from 'tar-stream';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import { downloadCheckpoint } from '../../artifacts/checkpoint-download.js';
 import { SYNTHETIC_NORMALIZATION } from '../../data/synthetic.js';
-import type { TrainRunSpec } from '../../jobs.js';
+import type { DataInfo, TrainRunSpec } from '../../jobs.js';
 import { loadBackend, type BackendPreference } from '../../model/backend.js';
 import { loadCheckpoint } from '../../model/checkpoint.js';
 import { createGoogLeNet } from '../../model/googlenet.js';
@@ -43,9 +43,12 @@ export function ensureBackend(preference: BackendPreference, threads?: number): 
   return backend;
 }
 
-/** Label names for a run's classes; synthetic data sets have none, so they are numbered. */
-function labelsOf(spec: TrainRunSpec): string[] {
-  return Array.from({ length: spec.model.numClasses }, (_, i) => `class-${i}`);
+/** Label names for a run's classes: as its data set named them, else numbered. */
+function labelsOf(spec: TrainRunSpec, dataInfo?: DataInfo): string[] {
+  return Array.from(
+    { length: spec.model.numClasses },
+    (_, i) => dataInfo?.classes[i] ?? `class-${i}`,
+  );
 }
 
 /**
@@ -59,6 +62,8 @@ export async function loadRunModel(options: {
   spec: TrainRunSpec;
   location: string;
   step: number;
+  /** The classes and normalisation the run stored (synthetic data's fixed ones when absent). */
+  dataInfo?: DataInfo;
 }): Promise<RunModel> {
   const { spec } = options;
   const config = {
@@ -87,14 +92,18 @@ export async function loadRunModel(options: {
       bytes,
       dispose: () => model.dispose(),
       metadata: {
-        labels: labelsOf(spec),
+        labels: labelsOf(spec, options.dataInfo),
         inputSize: spec.model.inputSize,
         channels: spec.model.channels,
         colorSpace: spec.model.channels === 3 ? 'rgb' : 'grayscale',
         normalization: {
           scale: 1 / 255,
-          mean: Array(spec.model.channels).fill(SYNTHETIC_NORMALIZATION.mean),
-          std: Array(spec.model.channels).fill(SYNTHETIC_NORMALIZATION.std),
+          mean:
+            options.dataInfo?.normalization.mean ??
+            Array(spec.model.channels).fill(SYNTHETIC_NORMALIZATION.mean),
+          std:
+            options.dataInfo?.normalization.std ??
+            Array(spec.model.channels).fill(SYNTHETIC_NORMALIZATION.std),
         },
         output: 'logits',
         source: { runId: options.runId, checkpointStep: options.step },

@@ -9,7 +9,12 @@ import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import { isUnusableCheckpoint } from '../../artifacts/checkpoint-download.js';
 import type { Config } from '../../config.js';
 import type { PrismaClient } from '../../db/index.js';
-import { metricIsBetter, trainRunSpecSchema, type TrainRunSpec } from '../../jobs.js';
+import {
+  dataInfoSchema,
+  metricIsBetter,
+  trainRunSpecSchema,
+  type TrainRunSpec,
+} from '../../jobs.js';
 import type { Logger } from '../../logger.js';
 import { HttpError, NotFoundError } from '../errors.js';
 import { imagePixels } from './image-input.js';
@@ -69,7 +74,8 @@ export function createRunModelsService(deps: RunModelsDeps) {
       const which = typeof selector === 'number' ? `step ${selector}` : selector;
       throw new NotFoundError(`checkpoint ${which} of run ${runId}`);
     }
-    return { spec, checkpoint };
+    const info = dataInfoSchema.safeParse(run.dataInfo);
+    return { spec, checkpoint, dataInfo: info.success ? info.data : undefined };
   }
 
   /** Runs `use` with the cached (or freshly loaded) main-head model of `resolved`. */
@@ -78,7 +84,7 @@ export function createRunModelsService(deps: RunModelsDeps) {
     resolved: Awaited<ReturnType<typeof resolve>>,
     use: (model: RunModel, e: typeof import('./run-model.js')) => Promise<T> | T,
   ): Promise<T> {
-    const { spec, checkpoint } = resolved;
+    const { spec, checkpoint, dataInfo } = resolved;
     const e = await loadEngine();
     const loadModel = async () => {
       try {
@@ -89,6 +95,7 @@ export function createRunModelsService(deps: RunModelsDeps) {
           spec,
           location: checkpoint.location,
           step: checkpoint.step,
+          ...(dataInfo ? { dataInfo } : {}),
         });
       } catch (error) {
         if (!isUnusableCheckpoint(error)) throw error;

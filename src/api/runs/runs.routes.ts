@@ -21,7 +21,7 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
       path: '/v1/runs',
       tag: 'runs',
       summary:
-        'Submit a training run (written, then enqueued; the run id is the job id), or open an external run',
+        'Submit a training or eval run (checked, written, then enqueued; the run id is the job id), or open an external run',
       request: { headers: submitRunHeaders, body: createRunBody },
       responses: {
         201: {
@@ -32,6 +32,19 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
           description:
             'The run first submitted with this Idempotency-Key (`Idempotent-Replayed: true`)',
           schema: runResponse,
+        },
+        400: {
+          description: 'Invalid body, or a dataset.path that leaves DATA_ROOT; nothing was created',
+          schema: problemSchema,
+        },
+        404: {
+          description: "An eval's run or checkpoint id does not exist",
+          schema: problemSchema,
+        },
+        422: {
+          description:
+            "The data set is missing, not of its format, or has other classes than the model; an eval's checkpoint does not exist",
+          schema: problemSchema,
         },
         503: {
           description: 'The queue is unreachable; nothing was created',

@@ -4,7 +4,14 @@
  * the typed client.
  */
 import { z } from 'zod';
-import { checkTrainRunSpec, trainResultSchema, trainRunSpecFields } from '../../jobs.js';
+import {
+  checkpointRefSchema,
+  checkTrainRunSpec,
+  datasetSpecSchema,
+  evalResultSchema,
+  trainResultSchema,
+  trainRunSpecFields,
+} from '../../jobs.js';
 
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export const RUN_KINDS = ['train', 'eval', 'external'] as const;
@@ -24,6 +31,20 @@ export const createTrainRunBody = z
 export type CreateTrainRunBody = z.output<typeof createTrainRunBody>;
 export type CreateTrainRunInput = z.input<typeof createTrainRunBody>;
 
+/** An evaluation of a training run's checkpoint on a data set's test split. */
+export const createEvalRunBody = z
+  .object({
+    kind: z.literal('eval'),
+    name: z.string().trim().min(1).max(200).optional(),
+    priority: z.number().int().min(0).max(100).default(DEFAULT_PRIORITY),
+    checkpoint: checkpointRefSchema,
+    dataset: datasetSpecSchema,
+    /** Images per forward pass. @defaultValue 32 */
+    batchSize: z.number().int().min(1).max(4096).default(32),
+  })
+  .strict();
+export type CreateEvalRunBody = z.output<typeof createEvalRunBody>;
+
 /** A run trained elsewhere (a PyTorch script, a notebook) that logs its metrics here. */
 export const createExternalRunBody = z
   .object({
@@ -37,6 +58,7 @@ export type CreateExternalRunBody = z.output<typeof createExternalRunBody>;
 
 export const createRunBody = z.discriminatedUnion('kind', [
   createTrainRunBody,
+  createEvalRunBody,
   createExternalRunBody,
 ]);
 export type CreateRunBody = z.output<typeof createRunBody>;
@@ -92,7 +114,7 @@ export const runResponse = z.object({
   status: z.enum(RUN_STATUSES),
   name: z.string().nullable(),
   priority: z.number().int(),
-  /** The training spec as stored, defaults filled in. */
+  /** The run's spec as stored, defaults filled in. */
   config: z.record(z.string(), z.unknown()),
   progress: z
     .object({ step: z.number().int(), totalSteps: z.number().int(), epoch: z.number().int() })
@@ -113,10 +135,13 @@ export const runResponse = z.object({
       unrecoverable: z.boolean(),
     })
     .nullable(),
-  result: trainResultSchema.nullable(),
+  /** A training run's summary, or an eval run's scores. */
+  result: z.union([trainResultSchema, evalResultSchema]).nullable(),
   createdAt: isoDateTime,
   startedAt: isoDateTime.nullable(),
   finishedAt: isoDateTime.nullable(),
+  /** The data set as the run saw it: classes (label order) and normalisation. */
+  dataInfo: z.record(z.string(), z.unknown()).nullable(),
   /** Newest point of each metric (GET /v1/runs/:id only). */
   latestMetrics: z
     .record(z.string(), z.object({ step: z.number().int(), value: z.number() }))

@@ -5,15 +5,16 @@
 import type { Queue } from 'bullmq';
 import type { CancelRequests } from '../../cancel-requests.js';
 import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
+import type { Config } from '../../config.js';
 import { TRAINING_QUEUE } from '../../jobs.js';
-import { DEFAULT_RETRY_POLICY, enqueueTrainRun, type RetryPolicy } from '../../run-queue.js';
+import { DEFAULT_RETRY_POLICY, enqueueRun, type RetryPolicy } from '../../run-queue.js';
 import { HttpError, NotFoundError } from '../errors.js';
 import type { RunEventPublisher } from '../../run-events.js';
+import { checkDataset, resolveEvalSpec } from './run-submission-checks.js';
 import {
   runIdParam,
   type CreateExternalRunBody,
   type CreateRunBody,
-  type CreateTrainRunBody,
   type FinishRunBody,
 } from './runs.schemas.js';
 
@@ -25,6 +26,8 @@ export interface RunsServiceDeps {
   retry?: RetryPolicy;
   /** Live events (status changes) for the dashboards following a run. */
   events?: RunEventPublisher;
+  /** DATA_ROOT: submissions' data sets are checked below it. */
+  config: Pick<Config, 'DATA_ROOT'>;
 }
 
 /** Job states in which a job has not been taken by a worker yet. */
@@ -60,6 +63,7 @@ export function runView(run: Run, latestMetrics?: LatestMetric[]) {
     heartbeatAt: run.heartbeatAt?.toISOString() ?? null,
     error: run.error,
     result: run.result,
+    dataInfo: (run.dataInfo as Record<string, unknown> | null) ?? null,
     createdAt: run.createdAt.toISOString(),
     startedAt: run.startedAt?.toISOString() ?? null,
     finishedAt: run.finishedAt?.toISOString() ?? null,
@@ -100,11 +104,12 @@ export function createRunsService({
   cancels,
   retry = DEFAULT_RETRY_POLICY,
   events,
+  config,
 }: RunsServiceDeps) {
   const statusChanged = (run: Run): void =>
     void events?.publish({ type: 'status', runId: run.id, status: run.status });
 
-  const enqueue = (run: Run): Promise<void> => enqueueTrainRun(queue, run, retry);
+  const enqueue = (run: Run): Promise<void> => enqueueRun(queue, run, retry);
 
   /**
    * A replayed submission of a run that is still queued enqueues again: if the first request
@@ -120,10 +125,28 @@ export function createRunsService({
     return run;
   }
 
+  /** Runs that go through the queue (all but external ones). */
+  type QueuedRunBody = Exclude<CreateRunBody, CreateExternalRunBody>;
+
   async function findRun(id: string): Promise<Run> {
     const run = await prisma.run.findUnique({ where: { id } });
     if (!run) throw new NotFoundError(`run ${id}`);
     return run;
+  }
+
+  /** The spec stored on the run (and carried by its job), after the submission checks. */
+  async function specOf(body: QueuedRunBody): Promise<Record<string, unknown>> {
+    if (body.kind === 'train') {
+      const spec = {
+        model: body.model,
+        dataset: body.dataset,
+        train: body.train,
+        ...(body.checkpoint ? { checkpoint: body.checkpoint } : {}),
+      };
+      await checkDataset(config.DATA_ROOT, spec.dataset, spec.model.numClasses, 'train');
+      return spec;
+    }
+    return resolveEvalSpec(prisma, config.DATA_ROOT, body);
   }
 
   return {
@@ -135,7 +158,7 @@ export function createRunsService({
       const result =
         body.kind === 'external'
           ? await this.submitExternalRun(body, idempotencyKey)
-          : await this.submitTrainRun(body, idempotencyKey);
+          : await this.submitQueuedRun(body, idempotencyKey);
       if (!result.replayed) statusChanged(result.run);
       return result;
     },
@@ -211,18 +234,20 @@ export function createRunsService({
     },
 
     /**
-     * Writes the run row, then enqueues its job (job id = run id). With an idempotency key, a
-     * repeated request returns the first run instead of creating another.
+     * A training or eval run: checks the submission (data set, an eval's checkpoint), writes the
+     * run row, then enqueues its job (job id = run id). With an idempotency key, a repeated
+     * request returns the first run instead of creating another.
      */
-    async submitTrainRun(
-      body: CreateTrainRunBody,
+    async submitQueuedRun(
+      body: QueuedRunBody,
       idempotencyKey?: string,
     ): Promise<{ run: Run; replayed: boolean }> {
       if (idempotencyKey) {
         const existing = await prisma.run.findUnique({ where: { idempotencyKey } });
         if (existing) return { run: await ensureEnqueued(existing), replayed: true };
       }
-      const { kind, name, priority, ...spec } = body;
+      const { kind, name, priority } = body;
+      const spec = await specOf(body);
       let run: Run;
       try {
         run = await prisma.run.create({

