@@ -12,11 +12,13 @@ import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
 import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
+import { createRunEventPublisher } from '../run-events.js';
 import { createCheckpointSync } from './checkpoint-sync.js';
 import { planSlots, SlotPool } from './device-slots.js';
 import { createEvalJobProcessor } from './process-eval-job.js';
 import { createTrainJobProcessor } from './process-train-job.js';
 import { startReconciler } from './reconciler.js';
+import { withRunEvents } from './publishing-run-store.js';
 import { createRunStore } from './run-store.js';
 import type { TrainingProcess } from './training-process.js';
 import { registerWorker } from './worker-registry.js';
@@ -30,7 +32,20 @@ const logger = createLogger(config, 'worker').child({ workerId });
 const prisma = createPrismaClient(config.DATABASE_URL);
 const running = new Map<string, TrainingProcess>();
 const artifacts = createArtifactStore(config);
-const store = createRunStore(prisma, artifacts);
+// Live run events (status, progress, metric batches, checkpoints) for the dashboards, published
+// after each write. Best effort on a connection of their own that fails fast while Redis is
+// away, so an outage never queues them up in memory or holds up training.
+const eventsRedis = new Redis(config.REDIS_URL, {
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 1,
+});
+eventsRedis.on('error', (error) => logger.debug({ err: error }, 'events redis error'));
+const store = withRunEvents(
+  createRunStore(prisma, artifacts),
+  createRunEventPublisher(eventsRedis, config.QUEUE_PREFIX, (error) =>
+    logger.debug({ err: error }, 'could not publish a run event'),
+  ),
+);
 const checkpoints = createCheckpointSync({ artifacts, scratchRoot: config.SCRATCH_ROOT });
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 const slots = new SlotPool(planSlots(config));
@@ -164,6 +179,7 @@ async function shutdown(signal: string): Promise<void> {
     cancels.close(),
     queue.close(),
     reconcilerRedis.quit(),
+    eventsRedis.quit(),
     artifacts.close(),
     prisma.$disconnect(),
   ]);

@@ -10,6 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { getJson, postJson, startApi } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/database.js';
+import { Redis } from 'ioredis';
+import { runEventChannel, type RunEvent } from '../../src/run-events.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
 import {
   startWorkerProcess,
@@ -98,6 +100,13 @@ describe('submit → queue → worker → Postgres', () => {
     });
     expect(submitted.status).toBe(201);
     const id: string = submitted.json.id;
+    // The worker's live events, as any API replica's event stream relays them.
+    const subscriber = new Redis(REDIS_URL);
+    const events: RunEvent[] = [];
+    subscriber.on('message', (_channel: string, message: string) =>
+      events.push(JSON.parse(message) as RunEvent),
+    );
+    await subscriber.subscribe(runEventChannel(queue.prefix, id));
 
     const running = await waitFor(
       'the run to start',
@@ -118,6 +127,14 @@ describe('submit → queue → worker → Postgres', () => {
       180_000,
     );
     expect(done.status, JSON.stringify(done.error)).toBe('succeeded');
+    // The worker published what it wrote: progress, metric batches, checkpoints, the end.
+    await new Promise((r) => setTimeout(r, 200));
+    await subscriber.quit();
+    const kinds = new Set(events.map((e) => e.type));
+    expect([...kinds].sort()).toEqual(['checkpoint', 'metrics', 'progress', 'status']);
+    expect(events.filter((e) => e.type === 'status').at(-1)).toMatchObject({
+      status: 'succeeded',
+    });
     // 512 images, 10% validation: 461 training images, 14 steps of 32 per epoch, 3 epochs.
     expect(done).toMatchObject({
       backend: 'wasm',
