@@ -49,6 +49,7 @@ async function call(method: string, path: string, authorization?: string) {
     },
     ...(method === 'POST' ? { body: JSON.stringify(trainBody()) } : {}),
   });
+  // `any`: whatever JSON the answer holds; each test checks the shape it expects.
   return { status: res.status, headers: res.headers, json: (await res.json()) as any };
 }
 

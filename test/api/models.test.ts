@@ -105,6 +105,7 @@ async function postImage(body: Buffer, type = 'image/png') {
     headers: { 'content-type': type },
     body,
   });
+  // `any`: whatever JSON the answer holds; each test checks the shape it expects.
   return { status: res.status, json: (await res.json()) as any };
 }
 

@@ -11,6 +11,7 @@ import {
   useFaultRig,
   STEPS_PER_EPOCH,
   waitForKillPoint,
+  reportFigures,
 } from './rig.js';
 
 const rig = useFaultRig('child_killed');
@@ -32,7 +33,7 @@ describe('training crashes', () => {
     );
     const resumeMs = Date.now() - killedAt;
     const done = await rig().waitForRun(id, 'the run to succeed', (r) => r.status === 'succeeded');
-    console.log(
+    reportFigures(
       `[fault 5] child killed; attempt 2 resumed from step ${retried.resumedFromStep} after ${resumeMs} ms`,
     );
     expect(done.attempts).toBe(2);
@@ -73,7 +74,7 @@ describe('training crashes', () => {
       60_000,
     );
     const done = await rig().waitForRun(id, 'the run to succeed', (r) => r.status === 'succeeded');
-    console.log(
+    reportFigures(
       `[fault 7] newest checkpoint ${newest!.step} torn; resumed from ${resumed.resumedFromStep}`,
     );
     expect(resumed.resumedFromStep).toBe(previous!.step);

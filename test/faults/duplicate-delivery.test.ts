@@ -7,7 +7,13 @@ import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDIS_URL } from '../helpers/queue.js';
 import { isAlive, waitFor } from '../helpers/worker-process.js';
-import { faultRunBody, useFaultRig, STEPS_PER_EPOCH, waitForKillPoint } from './rig.js';
+import {
+  faultRunBody,
+  useFaultRig,
+  STEPS_PER_EPOCH,
+  waitForKillPoint,
+  reportFigures,
+} from './rig.js';
 import { TRAINING_QUEUE } from '../../src/jobs.js';
 import { enqueueTrainRun } from '../../src/run-queue.js';
 
@@ -59,7 +65,7 @@ describe('the same job delivered twice', () => {
       rig().logs,
     );
     const done = await rig().waitForRun(id, 'the run to succeed', (r) => r.status === 'succeeded');
-    console.log(
+    reportFigures(
       `[fault 8] lock lost at step ~${taken.resumedFromStep}; first delivery stopped; the ` +
         `second (on ${taken.workerId?.endsWith(`-${b.pid}`) ? 'the other worker' : 'the same worker'}) ` +
         `resumed from ${taken.resumedFromStep} and the run ${done.status}`,

@@ -26,6 +26,14 @@ export const FAST_WORKER_ENV = {
   WORKER_GPUS: 'none',
 } as const;
 
+/**
+ * Prints a fault test's measured figures (`[fault N] ...`) in the vitest output, where the
+ * closing note reads them. Test output, not product logging: the product logs through pino.
+ */
+export function reportFigures(line: string): void {
+  process.stdout.write(`${line}\n`);
+}
+
 /** Steps between checkpoints in fault runs. */
 export const CHECKPOINT_EVERY = 5;
 

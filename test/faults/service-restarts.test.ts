@@ -9,7 +9,13 @@ import {
   startPrivateRedis,
   type PrivateServer,
 } from '../helpers/private-services.js';
-import { createFaultRig, faultRunBody, STEPS_PER_EPOCH, type FaultRig } from './rig.js';
+import {
+  createFaultRig,
+  faultRunBody,
+  STEPS_PER_EPOCH,
+  type FaultRig,
+  reportFigures,
+} from './rig.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterAll(async () => {
@@ -46,7 +52,7 @@ describe('a service restarts mid-run', () => {
       (r) => r.status === 'succeeded',
       90_000,
     );
-    console.log(
+    reportFigures(
       `[fault 6] Redis restarted at step ${at}: run ${done.status}, attempts ${done.attempts}, resumedFromStep ${done.resumedFromStep}`,
     );
     await rig.expectCompleteMetrics(id, 4 * STEPS_PER_EPOCH);
@@ -66,7 +72,7 @@ describe('a service restarts mid-run', () => {
       (r) => r.status === 'succeeded',
       90_000,
     );
-    console.log(
+    reportFigures(
       `[fault 6] PostgreSQL restarted at step ${at}: run ${done.status}, attempts ${done.attempts}, resumedFromStep ${done.resumedFromStep}`,
     );
     expect(done.attempts).toBe(1); // buffered through, not retried
@@ -90,7 +96,7 @@ describe('a service restarts mid-run', () => {
       (r) => r.status === 'succeeded',
       90_000,
     );
-    console.log(
+    reportFigures(
       `[reconciler] Redis flushed mid-run: run ${done.status}, attempts ${done.attempts}, resumedFromStep ${done.resumedFromStep}`,
     );
     expect(worker.log()).toMatch(/run had no job in the queue; enqueued it again/);

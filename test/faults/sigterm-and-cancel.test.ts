@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { postJson } from '../helpers/api.js';
-import { faultRunBody, useFaultRig } from './rig.js';
+import { faultRunBody, useFaultRig, reportFigures } from './rig.js';
 
 const rig = useFaultRig('sigterm_cancel');
 
@@ -24,7 +24,7 @@ describe('graceful stop and cancel', () => {
     expect(running.map((r) => r.device).sort()).toEqual(['cpu:0', 'cpu:1']);
 
     const { code, ms } = await worker.terminate();
-    console.log(`[fault 3] worker exited ${ms} ms after SIGTERM (grace 10000 ms), code ${code}`);
+    reportFigures(`[fault 3] worker exited ${ms} ms after SIGTERM (grace 10000 ms), code ${code}`);
     expect(code).toBe(0);
     expect(ms).toBeLessThan(10_000);
     for (const id of ids) {
@@ -60,7 +60,7 @@ describe('graceful stop and cancel', () => {
     expect(r.status).toBe(202);
     const cancelled = await rig().waitForRun(running, 'cancel', (x) => x.status === 'cancelled');
     const cancelMs = Date.now() - requested;
-    console.log(`[fault 4] running run cancelled ${cancelMs} ms after the request`);
+    reportFigures(`[fault 4] running run cancelled ${cancelMs} ms after the request`);
     expect(cancelMs).toBeLessThan(10_000);
     expect(cancelled.attempts).toBe(1);
     expect(await (await rig().queueJob(running))?.getState()).toBe('completed');

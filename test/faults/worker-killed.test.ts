@@ -10,6 +10,7 @@ import {
   useFaultRig,
   STEPS_PER_EPOCH,
   waitForKillPoint,
+  reportFigures,
 } from './rig.js';
 
 const rig = useFaultRig('worker_killed');
@@ -39,7 +40,7 @@ describe('a worker dies mid-run', () => {
     const resumeMs = Date.now() - killedAt;
     const done = await rig().waitForRun(id, 'the run to succeed', (r) => r.status === 'succeeded');
     const stepsLost = lastStep + 1 - (resumed.resumedFromStep ?? 0);
-    console.log(
+    reportFigures(
       `[fault 1] killed after step ${lastStep} (checkpoint ${checkpoint}); resumed from ` +
         `${resumed.resumedFromStep} after ${resumeMs} ms; steps lost ${stepsLost}; attempts ${done.attempts}`,
     );
@@ -65,7 +66,7 @@ describe('a worker dies mid-run', () => {
     const killedAt = Date.now();
     await waitFor('the orphaned child to exit', () => (isAlive(child!) ? undefined : true), 10_000);
     const exitMs = Date.now() - killedAt;
-    console.log(`[fault 2] training child exited ${exitMs} ms after its worker was killed`);
+    reportFigures(`[fault 2] training child exited ${exitMs} ms after its worker was killed`);
     expect(exitMs).toBeLessThan(10_000);
     // Nothing trains the run now: its stored steps stop growing.
     const before = await rig().lastMetricStep(id);
