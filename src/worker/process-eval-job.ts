@@ -7,6 +7,7 @@ import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { evalJobSchema, type EvalResult } from '../jobs.js';
 import type { TrainJobDeps } from './process-train-job.js';
 import { LeaseLostError, type RunError } from './run-store.js';
+import { endFailedAttempt } from './failed-attempt.js';
 import { RunWriter } from './run-writer.js';
 import { startTrainingProcess } from './training-process.js';
 
@@ -102,25 +103,17 @@ export function createEvalJobProcessor(deps: TrainJobDeps) {
             await job.moveToDelayed(Date.now(), token);
             throw new DelayedError();
           case 'failed':
-          case 'crashed': {
-            const error: RunError =
-              outcome.outcome === 'failed'
-                ? { ...outcome.error, attempt }
-                : {
-                    name: 'EvalProcessCrashed',
-                    message: `evaluation process exited (code ${outcome.code}, signal ${outcome.signal})`,
-                    unrecoverable: false,
-                    attempt,
-                  };
-            if (error.unrecoverable || attempt >= maxAttempts) {
-              await finish('failure', () => store.markFailed(lease, error));
-              log.error({ error }, 'evaluation failed');
-              if (error.unrecoverable) throw new UnrecoverableError(error.message);
-            } else {
-              await finish('retry', () => store.markQueued(lease, error));
-            }
-            throw new Error(error.message);
-          }
+          case 'crashed':
+            return endFailedAttempt({
+              outcome,
+              attempt,
+              maxAttempts,
+              kind: { crashName: 'EvalProcessCrashed', noun: 'evaluation' },
+              store,
+              lease,
+              finish,
+              log,
+            });
         }
       } catch (error) {
         if (error instanceof LeaseLostError) return { skipped: true };

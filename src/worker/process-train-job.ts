@@ -10,7 +10,8 @@ import type { Logger } from '../logger.js';
 import type { CheckpointSync } from './checkpoint-sync.js';
 import type { SlotPool } from './device-slots.js';
 import type { ChildMessage } from './ipc.js';
-import { LeaseLostError, type RunError, type RunStore } from './run-store.js';
+import { LeaseLostError, type RunStore } from './run-store.js';
+import { endFailedAttempt } from './failed-attempt.js';
 import { RunWriter } from './run-writer.js';
 import { startTrainingProcess, type TrainingProcess } from './training-process.js';
 
@@ -261,26 +262,17 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
             log.info({ step: outcome.step }, 'worker shutting down; run put back in the queue');
             throw new DelayedError();
           case 'failed':
-          case 'crashed': {
-            const error: RunError =
-              outcome.outcome === 'failed'
-                ? { ...outcome.error, attempt }
-                : {
-                    name: 'TrainingProcessCrashed',
-                    message: `training process exited (code ${outcome.code}, signal ${outcome.signal})`,
-                    unrecoverable: false,
-                    attempt,
-                  };
-            if (error.unrecoverable || attempt >= maxAttempts) {
-              await finish('failure', () => store.markFailed(lease, error));
-              log.error({ error }, 'training failed');
-              if (error.unrecoverable) throw new UnrecoverableError(error.message);
-            } else {
-              await finish('retry', () => store.markQueued(lease, error));
-              log.warn({ error }, 'training failed; will retry');
-            }
-            throw new Error(error.message);
-          }
+          case 'crashed':
+            return endFailedAttempt({
+              outcome,
+              attempt,
+              maxAttempts,
+              kind: { crashName: 'TrainingProcessCrashed', noun: 'training' },
+              store,
+              lease,
+              finish,
+              log,
+            });
         }
       } catch (error) {
         // Another attempt owns the run now: this job's outcome must not touch it.
