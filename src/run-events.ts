@@ -1,7 +1,9 @@
 /**
  * Live events of runs, carried by Redis pub/sub so that whichever process causes an event (a
  * worker on any host, an API replica ingesting an external run's points) reaches whichever API
- * replica holds the browser's event stream. One channel per run: `<prefix>:run-events:<id>`.
+ * replica holds the browser's event stream. One channel per run, `<prefix>:run-events:<id>`,
+ * and one for all runs, `<prefix>:run-events`, which carries every event except metric batches
+ * (status, progress, checkpoints: what a runs list shows), so a list never pays for the points.
  *
  * Events say what changed, they are not the record: a subscriber that misses one (a reconnect)
  * reads the run again. Metric events carry the points when a batch is small and only a summary
@@ -37,6 +39,16 @@ export type RunEvent =
 
 export function runEventChannel(prefix: string, runId: string): string {
   return `${prefix}:run-events:${runId}`;
+}
+
+/** The channel of every run's status, progress and checkpoint events. */
+export function allRunsEventChannel(prefix: string): string {
+  return `${prefix}:run-events`;
+}
+
+/** Whether an event also goes to the all-runs channel: everything but metric batches. */
+export function concernsRunsList(event: RunEvent): boolean {
+  return event.type !== 'metrics';
 }
 
 /** The metrics event of a batch of points, grouped by series in step order. */
@@ -81,8 +93,20 @@ export function createRunEventPublisher(
 ): RunEventPublisher {
   return {
     async publish(event) {
+      const message = JSON.stringify(event);
       try {
-        await redis.publish(runEventChannel(prefix, event.runId), JSON.stringify(event));
+        if (!concernsRunsList(event)) {
+          await redis.publish(runEventChannel(prefix, event.runId), message);
+          return;
+        }
+        // Both in one round trip; exec() reports a failed command in its result, not by throwing.
+        const results = await redis
+          .pipeline()
+          .publish(runEventChannel(prefix, event.runId), message)
+          .publish(allRunsEventChannel(prefix), message)
+          .exec();
+        const failed = results?.find(([error]) => error)?.[0];
+        if (failed) throw failed;
       } catch (error) {
         onError(error);
       }

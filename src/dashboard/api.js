@@ -1,7 +1,7 @@
 /**
  * The dashboard's access to the API: the key (asked once, kept in localStorage, or taken from a
  * `#token=` fragment, which is then removed from the address bar), JSON requests with that key,
- * and run event streams read with fetch() so the key travels in a header, never in a URL.
+ * and the live event streams, read with fetch() so the key travels in a header, never in a URL.
  */
 const KEY_STORAGE = 'gq.apiKey';
 
@@ -56,17 +56,18 @@ export async function api(method, path, body) {
 }
 
 /**
- * Follows a run's Server-Sent Events. Reconnects after a drop (a second later); the first event
- * of every connection is the run's status, so the page can refresh what it may have missed.
- * Returns a function that stops it.
+ * Follows an event stream of the API (Server-Sent Events): `/v1/runs/:id/events` or
+ * `/v1/events`. Reconnects after a drop (a second later) and calls `onState(true)` on every
+ * connection, so the page can read again what it may have missed meanwhile. Returns a function
+ * that stops it.
  */
-export function followRunEvents(runId, onEvent, onState = () => {}) {
+export function followEvents(path, onEvent, onState = () => {}) {
   let stopped = false;
   let abort = new AbortController();
   (async () => {
     while (!stopped) {
       try {
-        const res = await fetch(`/v1/runs/${runId}/events`, {
+        const res = await fetch(path, {
           headers: { authorization: `Bearer ${apiKey()}` },
           signal: abort.signal,
         });

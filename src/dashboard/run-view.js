@@ -3,11 +3,9 @@
  * accuracy, learning rate and throughput (and any other series an external run logs) that grow
  * live; checkpoints, config and error; a cancel button.
  */
-import { followRunEvents } from './api.js';
+import { followEvents } from './api.js';
 import { duration, escapeHtml, number, progressBar, statusBadge } from './format.js';
 import { createSeriesChart } from './series-chart.js';
-
-const POLL_MS = 5000;
 
 const CHARTS = [
   { title: 'Loss', names: ['train/loss', 'val/loss'] },
@@ -100,8 +98,9 @@ export function renderRun(main, runId, { api }) {
   }
 
   let rebuilding;
-  const stop = followRunEvents(
-    runId,
+  let connections = 0;
+  const stop = followEvents(
+    `/v1/runs/${runId}/events`,
     (type, event) => {
       if (type === 'status' || type === 'progress') {
         if (run) {
@@ -130,6 +129,12 @@ export function renderRun(main, runId, { api }) {
     },
     (connected) => {
       main.querySelector('#live').textContent = connected ? '● live' : 'reconnecting…';
+      // After a reconnect, read again what may have happened while the stream was down (the
+      // run itself is read on the status event every connection opens with).
+      if (connected && ++connections > 1) {
+        void loadCheckpoints().catch(() => undefined);
+        if (!rebuilding) for (const c of charts) c.refresh();
+      }
     },
   );
 
@@ -152,18 +157,7 @@ export function renderRun(main, runId, { api }) {
       main.querySelector('#error').textContent = error.message;
     });
 
-  // Workers do not publish events yet (see README "Live events"): while the run is live, read
-  // it and its series again every few seconds as well.
-  const poll = setInterval(() => {
-    if (!run || !['queued', 'running'].includes(run.status)) return;
-    void loadRun().catch(() => undefined);
-    if (rebuilding) return;
-    if (charts.length === 0) rebuilding = buildCharts().finally(() => (rebuilding = undefined));
-    else for (const c of charts) c.refresh();
-  }, POLL_MS);
-
   return () => {
-    clearInterval(poll);
     stop();
     for (const c of charts) c.destroy();
   };

@@ -1,10 +1,18 @@
 /**
- * The runs list (live: refreshed every 2 s), the queue panel (depths, workers) and the form
- * that submits a training run and shows the API's validation messages field by field.
+ * The runs list, the queue panel (depths, workers) and the form that submits a training run and
+ * shows the API's validation messages field by field.
+ *
+ * The list is live over `/v1/events`: a progress event redraws its row's progress in place; a
+ * status event (a run submitted, started, finished) reads the list and the queue again, at most
+ * a few times a second however busy the queue is. Workers announce no events, so the queue panel
+ * is also read every 10 s to keep the workers' liveness current.
  */
+import { followEvents } from './api.js';
 import { duration, escapeHtml, number, progressBar, statusBadge } from './format.js';
 
-const REFRESH_MS = 2000;
+/** A burst of status events costs one read of the list. */
+const COALESCE_MS = 300;
+const QUEUE_REFRESH_MS = 10_000;
 
 const EXAMPLE_RUN = {
   kind: 'train',
@@ -25,7 +33,7 @@ export function renderRuns(main, { api, navigate }) {
         </select></label>
         <label>Kind <select id="f-kind"><option value="">any</option><option>train</option><option>external</option></select></label>
         <button id="compare" type="button" disabled>Compare selected</button>
-        <span class="live" id="live"></span>
+        <span class="live" id="live"></span> <span class="live" id="updated"></span>
       </div>
       <table id="runs"><thead><tr>
         <th></th><th>Name</th><th>Status</th><th>Kind</th><th>Progress</th><th>Backend</th>
@@ -50,35 +58,59 @@ export function renderRuns(main, { api, navigate }) {
   const selected = new Set();
   main.querySelector('#spec').value = JSON.stringify(EXAMPLE_RUN, null, 2);
 
-  async function refresh() {
+  /** The rows shown, by run id, so progress events can redraw them. */
+  let shown = new Map();
+
+  async function refreshRuns() {
     const query = new URLSearchParams({ limit: '50' });
     if (status.value) query.set('status', status.value);
     if (kind.value) query.set('kind', kind.value);
+    const { items } = await api('GET', `/v1/runs?${query}`);
+    shown = new Map(items.map((r) => [r.id, r]));
+    tbody.innerHTML = items
+      .map(
+        (r) => `<tr data-run="${r.id}">
+          <td><input type="checkbox" data-select="${r.id}" ${selected.has(r.id) ? 'checked' : ''}></td>
+          <td><a href="/runs/${r.id}" data-link>${escapeHtml(r.name ?? r.id.slice(0, 8))}</a></td>
+          <td>${statusBadge(r.status)}</td>
+          <td>${escapeHtml(r.kind)}</td>
+          <td class="progress-cell">${progressBar(r.progress)}</td>
+          <td>${escapeHtml(r.backend ?? '')}</td>
+          <td class="num">${duration(r)}</td>
+          <td class="num">${number(r.result?.valAccuracy ?? undefined, 3)}</td>
+          <td class="num">${new Date(r.createdAt).toLocaleString()}</td>
+        </tr>`,
+      )
+      .join('');
+  }
+
+  async function refreshQueue() {
+    renderQueue(await api('GET', '/v1/queues'));
+  }
+
+  async function refresh() {
     try {
-      const [{ items }, queues] = await Promise.all([
-        api('GET', `/v1/runs?${query}`),
-        api('GET', '/v1/queues'),
-      ]);
-      tbody.innerHTML = items
-        .map(
-          (r) => `<tr data-run="${r.id}">
-            <td><input type="checkbox" data-select="${r.id}" ${selected.has(r.id) ? 'checked' : ''}></td>
-            <td><a href="/runs/${r.id}" data-link>${escapeHtml(r.name ?? r.id.slice(0, 8))}</a></td>
-            <td>${statusBadge(r.status)}</td>
-            <td>${escapeHtml(r.kind)}</td>
-            <td>${progressBar(r.progress)}</td>
-            <td>${escapeHtml(r.backend ?? '')}</td>
-            <td class="num">${duration(r)}</td>
-            <td class="num">${number(r.result?.valAccuracy ?? undefined, 3)}</td>
-            <td class="num">${new Date(r.createdAt).toLocaleString()}</td>
-          </tr>`,
-        )
-        .join('');
-      renderQueue(queues);
-      main.querySelector('#live').textContent = `live · updated ${new Date().toLocaleTimeString()}`;
+      await Promise.all([refreshRuns(), refreshQueue()]);
+      main.querySelector('#updated').textContent = `updated ${new Date().toLocaleTimeString()}`;
     } catch (error) {
-      main.querySelector('#live').textContent = `could not refresh: ${error.message}`;
+      main.querySelector('#updated').textContent = `could not refresh: ${error.message}`;
     }
+  }
+
+  let pending;
+  function refreshSoon() {
+    pending ??= setTimeout(() => {
+      pending = undefined;
+      void refresh();
+    }, COALESCE_MS);
+  }
+
+  function showProgress(event) {
+    const run = shown.get(event.runId);
+    const cell = tbody.querySelector(`tr[data-run="${event.runId}"] td.progress-cell`);
+    if (!run || !cell) return;
+    run.progress = { step: event.step, totalSteps: event.totalSteps, epoch: event.epoch };
+    cell.innerHTML = progressBar(run.progress);
   }
 
   function renderQueue({ queues, workers }) {
@@ -137,7 +169,25 @@ export function renderRuns(main, { api, navigate }) {
     }
   });
 
-  void refresh();
-  const timer = setInterval(refresh, REFRESH_MS);
-  return () => clearInterval(timer);
+  const stop = followEvents(
+    '/v1/events',
+    (type, event) => {
+      if (type === 'progress') showProgress(event);
+      else if (type === 'status') refreshSoon();
+    },
+    (connected) => {
+      main.querySelector('#live').textContent = connected ? '● live' : 'reconnecting…';
+      // Every connection: read the list, which may have changed while there was none.
+      if (connected) void refresh();
+    },
+  );
+  const queueTimer = setInterval(
+    () => void refreshQueue().catch(() => undefined),
+    QUEUE_REFRESH_MS,
+  );
+  return () => {
+    stop();
+    clearInterval(queueTimer);
+    clearTimeout(pending);
+  };
 }

@@ -157,7 +157,7 @@ export function createSeriesChart(container, options) {
         }, 1000);
       } else if (changed) draw(null);
     },
-    /** Reads the whole range again unless the user is zoomed in (polling fallback). */
+    /** Reads the whole range again unless the user is zoomed in (after a reconnect). */
     refresh() {
       if (!zoomed) void load(null);
     },

@@ -38,13 +38,20 @@ afterAll(async () => {
 interface Sse {
   /** Resolves with the next event of `type` that passes `match`. */
   next(type: string, match?: (data: any) => boolean): Promise<any>;
+  /** The type of every event received so far. */
+  readonly types: string[];
   close(): void;
 }
 
 /** Reads an event stream the way the dashboard does: fetch with the key in a header. */
 async function openStream(api: TestApi, runId: string): Promise<Sse> {
+  return openStreamAt(api, `/v1/runs/${runId}/events`);
+}
+
+async function openStreamAt(api: TestApi, path: string): Promise<Sse> {
   const abort = new AbortController();
-  const res = await fetch(`${api.url}/v1/runs/${runId}/events`, {
+  const types: string[] = [];
+  const res = await fetch(`${api.url}${path}`, {
     headers: { authorization: `Bearer ${api.key}` },
     signal: abort.signal,
   });
@@ -64,7 +71,10 @@ async function openStream(api: TestApi, runId: string): Promise<Sse> {
           buffer = buffer.slice(end + 2);
           const type = /^event: (.*)$/m.exec(frame)?.[1];
           const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (type && data) events.push({ type, data: JSON.parse(data) });
+          if (type && data) {
+            events.push({ type, data: JSON.parse(data) });
+            types.push(type);
+          }
           for (const w of waiters.splice(0)) w();
         }
       }
@@ -85,6 +95,7 @@ async function openStream(api: TestApi, runId: string): Promise<Sse> {
         });
       }
     },
+    types,
     close: () => abort.abort(),
   };
 }
@@ -191,5 +202,54 @@ describe('GET /v1/runs/:id/events', () => {
     expect((await getJson(`${streaming.url}/v1/runs/${unknown}/events`)).status).toBe(404);
     const res = await fetch(`${streaming.url}/v1/runs/${unknown}/events`);
     expect(res.status).toBe(401);
+  });
+});
+
+describe('GET /v1/events', () => {
+  it("relays every run's status and progress from any replica, and never metric batches", async () => {
+    const stream = await openStreamAt(streaming, '/v1/events');
+    expect(await stream.next('ready')).toEqual({ type: 'ready' });
+
+    const created = await postJson(`${ingesting.url}/v1/runs`, { kind: 'external', name: 'list' });
+    const id = created.json.id as string;
+    expect(await stream.next('status', (d) => d.runId === id)).toMatchObject({
+      status: 'running',
+    });
+    await postJson(`${ingesting.url}/v1/runs/${id}/metrics`, {
+      points: [{ name: 'loss', step: 1, value: 0.9 }],
+    });
+
+    // A worker's progress, from its own connection.
+    const run = await db.prisma.run.create({ data: { kind: 'train', config: {} } });
+    const workerRedis = new Redis(REDIS_URL);
+    const store = withRunEvents(
+      createRunStore(db.prisma, artifacts),
+      createRunEventPublisher(workerRedis, queue.prefix),
+    );
+    try {
+      const lease = (await store.claim(run.id, { workerId: 'w', attempt: 1 }))!;
+      expect(await stream.next('status', (d) => d.runId === run.id)).toMatchObject({
+        status: 'running',
+      });
+      await store.updateProgress(lease, { step: 3, totalSteps: 10, epoch: 0 });
+      expect(await stream.next('progress', (d) => d.runId === run.id)).toMatchObject({ step: 3 });
+      await store.writeMetrics(lease, [
+        { name: 'train/loss', step: 0, value: 1, time: Date.now() },
+      ]);
+    } finally {
+      await workerRedis.quit();
+    }
+
+    await postJson(`${ingesting.url}/v1/runs/${id}/finish`, { status: 'succeeded' });
+    expect(await stream.next('status', (d) => d.runId === id)).toMatchObject({
+      status: 'succeeded',
+    });
+    // Both metric batches above were published before the finish, on the same connections.
+    expect(stream.types).not.toContain('metrics');
+    stream.close();
+  });
+
+  it('needs a key', async () => {
+    expect((await fetch(`${streaming.url}/v1/events`)).status).toBe(401);
   });
 });

@@ -1,15 +1,23 @@
 /**
  * The dashboard in a real headless Chromium (Debian's, driven by playwright-core) against the
- * real API: the list shows runs, a run's page draws its charts, a point logged to an external
- * run appears without a reload, and the cancel button cancels. Screenshots go to test-output/.
+ * real API: the list shows runs and follows their submission, progress and status without a
+ * reload, a run's page draws its charts, a point logged to an external run appears without a
+ * reload, and the cancel button cancels. Screenshots go to test-output/.
+ *
+ * Neither page polls, so whatever changes without a reload came over the event streams.
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Redis } from 'ioredis';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startApi, trainBody, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
-import { createTestQueue } from '../helpers/queue.js';
+import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
+import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
+import { createRunEventPublisher } from '../../src/run-events.js';
+import { withRunEvents } from '../../src/worker/publishing-run-store.js';
+import { createRunStore } from '../../src/worker/run-store.js';
 
 const OUTPUT = path.resolve('test-output');
 const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
@@ -79,6 +87,49 @@ describe('dashboard', () => {
     const row = page.locator(`tr[data-run="${externalId}"]`);
     await expect.poll(() => row.locator('.status').textContent()).toBe('running');
     await page.screenshot({ path: path.join(OUTPUT, 'runs-list.png'), fullPage: true });
+  });
+
+  it('follows submissions, progress and status changes without a reload', async () => {
+    await page.getByText('● live').waitFor();
+    await page.evaluate('window.notReloaded = true');
+    const submitted = await postJson(`${api.url}/v1/runs`, trainBody({ name: 'followed' }));
+    const id = submitted.json.id as string;
+    const row = page.locator(`tr[data-run="${id}"]`);
+    await expect
+      .poll(() => row.locator('.status').textContent(), { timeout: 10_000 })
+      .toBe('queued');
+
+    // What a worker writes, through the worker's own store and event publisher.
+    const workerRedis = new Redis(REDIS_URL);
+    const artifacts = createPostgresArtifactStore(db.url);
+    const store = withRunEvents(
+      createRunStore(db.prisma, artifacts),
+      createRunEventPublisher(workerRedis, queue.prefix),
+    );
+    try {
+      const lease = (await store.claim(id, { workerId: 'browser-test', attempt: 1 }))!;
+      await expect
+        .poll(() => row.locator('.status').textContent(), { timeout: 10_000 })
+        .toBe('running');
+      await store.updateProgress(lease, { step: 6, totalSteps: 10, epoch: 0 });
+      await expect
+        .poll(() => row.locator('.progress-cell').textContent(), { timeout: 10_000 })
+        .toMatch(/60%/);
+      await page.screenshot({ path: path.join(OUTPUT, 'runs-list-live.png'), fullPage: true });
+      await store.markFailed(lease, {
+        name: 'Boom',
+        message: 'failed on purpose',
+        attempt: 1,
+        unrecoverable: true,
+      });
+      await expect
+        .poll(() => row.locator('.status').textContent(), { timeout: 10_000 })
+        .toBe('failed');
+    } finally {
+      await workerRedis.quit();
+      await artifacts.close();
+    }
+    expect(await page.evaluate('window.notReloaded')).toBe(true);
   });
 
   it("draws a run's charts and adds a newly logged point without a reload", async () => {

@@ -1,10 +1,14 @@
 /**
- * `GET /v1/runs/:id/events`: Server-Sent Events of one run. The stream opens with a `status`
- * event (the run as it is now), then relays what Redis pub/sub carries for the run (status,
- * progress, metrics, checkpoint), from any worker or API replica. A comment line every 15 s keeps
- * proxies from closing an idle stream.
+ * Live events over Server-Sent Events, relayed from Redis pub/sub (src/run-events.ts), so any
+ * API replica serves what any worker or replica published:
  *
- * Authentication is the usual `Authorization: Bearer` header: the dashboard reads the stream
+ * - `GET /v1/runs/:id/events`: one run. Opens with a `status` event (the run as it is now), then
+ *   status, progress, metrics and checkpoint events.
+ * - `GET /v1/events`: every run's status, progress and checkpoint events (no metric batches):
+ *   what a runs list needs to stay live. It opens with a `ready` event; a client reads its list
+ *   after that, so nothing falls between the list and the first event.
+ *
+ * Authentication is the usual `Authorization: Bearer` header: the dashboard reads the streams
  * with fetch() rather than EventSource (which cannot send headers), so no key ever travels in a
  * URL, where logs and browser history would keep it.
  */
@@ -12,9 +16,11 @@ import type { PrismaClient } from '../../db/index.js';
 import { NotFoundError } from '../errors.js';
 import { defineRoute, type RouteSpec } from '../route.js';
 import { runIdParams } from '../runs/runs.schemas.js';
+import { eventStream } from './event-stream.js';
 import type { RunEventHub } from './run-event-hub.js';
 
-const KEEPALIVE_MS = 15_000;
+const STREAM_DESCRIPTION =
+  'An event stream (`text/event-stream`): `event: <type>`, `data:` the event as JSON';
 
 export function eventsRoutes(deps: { prisma: PrismaClient; hub: RunEventHub }): RouteSpec[] {
   return [
@@ -24,23 +30,13 @@ export function eventsRoutes(deps: { prisma: PrismaClient; hub: RunEventHub }): 
       tag: 'runs',
       summary: "A run's live events (text/event-stream): status, progress, metrics, checkpoint",
       request: { params: runIdParams },
-      responses: {
-        200: {
-          description:
-            'An event stream (`text/event-stream`): `event: status|progress|metrics|checkpoint`, `data:` JSON',
-        },
-      },
+      responses: { 200: { description: STREAM_DESCRIPTION } },
       async handle({ params }, res, req) {
         const runId = params.id;
-        // Subscribed before the snapshot is read, so nothing between the two is missed.
-        const buffered: string[] = [];
-        let open = false;
-        const send = (type: string, data: unknown): void => {
-          const frame = `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
-          if (open) res.write(frame);
-          else buffered.push(frame);
-        };
-        const stop = await deps.hub.listen(runId, (event) => send(event.type, event));
+        const stream = eventStream(req, res);
+        const stop = await deps.hub.listen(runId, (event) =>
+          stream.send({ type: event.type, data: event }),
+        );
         let run;
         try {
           run = await deps.prisma.run.findUnique({
@@ -55,23 +51,30 @@ export function eventsRoutes(deps: { prisma: PrismaClient; hub: RunEventHub }): 
           stop();
           throw new NotFoundError(`run ${runId}`);
         }
-        res.status(200).set({
-          'Content-Type': 'text/event-stream; charset=utf-8',
-          'Cache-Control': 'no-cache, no-transform',
-          Connection: 'keep-alive',
-          'X-Accel-Buffering': 'no',
-        });
-        res.flushHeaders();
-        res.write(
-          `event: status\ndata: ${JSON.stringify({ type: 'status', runId, status: run.status, progress: run.progress })}\n\n`,
+        stream.open(
+          {
+            type: 'status',
+            data: { type: 'status', runId, status: run.status, progress: run.progress },
+          },
+          stop,
         );
-        open = true;
-        for (const frame of buffered.splice(0)) res.write(frame);
-        const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
-        req.on('close', () => {
-          clearInterval(keepalive);
-          stop();
-        });
+      },
+    }),
+
+    defineRoute({
+      method: 'get',
+      path: '/v1/events',
+      tag: 'runs',
+      summary:
+        "Every run's live status, progress and checkpoint events (text/event-stream), for runs lists",
+      request: {},
+      responses: { 200: { description: STREAM_DESCRIPTION } },
+      async handle(_input, res, req) {
+        const stream = eventStream(req, res);
+        const stop = await deps.hub.listenAll((event) =>
+          stream.send({ type: event.type, data: event }),
+        );
+        stream.open({ type: 'ready', data: { type: 'ready' } }, stop);
       },
     }),
   ];

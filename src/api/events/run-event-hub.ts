@@ -4,13 +4,15 @@
  * The connection is made on the first listener, so an API that serves no stream opens none.
  */
 import type { Redis } from 'ioredis';
-import { runEventChannel, type RunEvent } from '../../run-events.js';
+import { allRunsEventChannel, runEventChannel, type RunEvent } from '../../run-events.js';
 
 export type RunEventListener = (event: RunEvent) => void;
 
 export interface RunEventHub {
   /** Listens to one run's events; call the returned function to stop. */
   listen(runId: string, listener: RunEventListener): Promise<() => void>;
+  /** Listens to every run's status, progress and checkpoint events (no metric batches). */
+  listenAll(listener: RunEventListener): Promise<() => void>;
   close(): Promise<void>;
 }
 
@@ -38,23 +40,25 @@ export function createRunEventHub(redis: Redis, prefix: string): RunEventHub {
     return sub;
   }
 
-  return {
-    async listen(runId, listener) {
-      const channel = runEventChannel(prefix, runId);
-      let set = listeners.get(channel);
-      if (!set) {
-        listeners.set(channel, (set = new Set()));
-        await connection().subscribe(channel);
+  async function listenTo(channel: string, listener: RunEventListener): Promise<() => void> {
+    let set = listeners.get(channel);
+    if (!set) {
+      listeners.set(channel, (set = new Set()));
+      await connection().subscribe(channel);
+    }
+    set.add(listener);
+    return () => {
+      set.delete(listener);
+      if (set.size === 0 && listeners.get(channel) === set) {
+        listeners.delete(channel);
+        void subscriber?.unsubscribe(channel).catch(() => undefined);
       }
-      set.add(listener);
-      return () => {
-        set.delete(listener);
-        if (set.size === 0 && listeners.get(channel) === set) {
-          listeners.delete(channel);
-          void subscriber?.unsubscribe(channel).catch(() => undefined);
-        }
-      };
-    },
+    };
+  }
+
+  return {
+    listen: (runId, listener) => listenTo(runEventChannel(prefix, runId), listener),
+    listenAll: (listener) => listenTo(allRunsEventChannel(prefix), listener),
     async close() {
       listeners.clear();
       await subscriber?.quit().catch(() => undefined);

@@ -364,6 +364,7 @@ export function createRunsService({
         });
         throw new HttpError(503, 'Service Unavailable', 'could not reach the queue; try again');
       }
+      statusChanged(queued);
       return queued;
     },
 
