@@ -1,5 +1,5 @@
 /**
- * The runs list, the queue panel (depths, workers) and the form that submits a training run and
+ * The runs list, the queue panel (depths, active jobs, workers) and the form that submits a training run and
  * shows the API's validation messages field by field.
  *
  * The list is live over `/v1/events`: a progress event redraws its row's progress in place; a
@@ -113,12 +113,25 @@ export function renderRuns(main, { api, navigate }) {
     cell.innerHTML = progressBar(run.progress);
   }
 
-  function renderQueue({ queues, workers }) {
+  function renderQueue({ queues, workers, active }) {
     const q = queues[0];
     main.querySelector('#queue .body').innerHTML = `
       <table><tbody>${Object.entries(q?.counts ?? {})
         .map(([state, n]) => `<tr><td>${escapeHtml(state)}</td><td class="num">${n}</td></tr>`)
         .join('')}</tbody></table>
+      <h2>Active jobs (${active.length})</h2>
+      <table id="active-jobs"><tbody>${
+        active
+          .map(
+            (a) => `<tr data-run="${a.runId}">
+              <td><a href="/runs/${a.runId}" data-link>${escapeHtml(a.runName ?? a.runId.slice(0, 8))}</a></td>
+              <td>${escapeHtml(a.job)}${a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}</td>
+              <td>${escapeHtml(a.workerId ?? '')} ${escapeHtml(a.device ?? '')}</td>
+              <td>${progressBar(a.progress)}</td>
+            </tr>`,
+          )
+          .join('') || '<tr><td>none</td></tr>'
+      }</tbody></table>
       <h2>Workers (${workers.length})</h2>
       <table><tbody>${
         workers

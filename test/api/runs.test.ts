@@ -300,5 +300,6 @@ describe('health and queues', () => {
     const queues = await getJson(`${api.url}/v1/queues`);
     expect(queues.json.queues[0]).toMatchObject({ name: 'training', counts: { prioritized: 1 } });
     expect(queues.json.workers).toEqual([]);
+    expect(queues.json.active).toEqual([]);
   });
 });

@@ -183,6 +183,19 @@ describe('submit → queue → worker → Postgres', () => {
 
   it('cancels a running run within 10 s: the worker stops it between steps, marks it cancelled, no retry', async () => {
     const id = await startLongRun('to-cancel', 2);
+    // The queue panel's view of it: the active job, its worker and device.
+    const { active } = (await getJson(`${api.url}/v1/queues`)).json;
+    expect(active).toEqual([
+      expect.objectContaining({
+        runId: id,
+        job: 'train',
+        attempt: 1,
+        runName: 'to-cancel',
+        workerId: expect.any(String),
+        device: expect.stringMatching(/^cpu/),
+      }),
+    ]);
+    expect(active[0].progress.step).toBeGreaterThanOrEqual(2);
     const requested = Date.now();
     const res = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
     expect(res.status).toBe(202);

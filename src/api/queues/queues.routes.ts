@@ -6,6 +6,9 @@ import { defineRoute, type RouteSpec } from '../route.js';
 /** A worker that has not heartbeaten for this long is not listed as alive. */
 const WORKER_ALIVE_MS = 60_000;
 
+/** Active jobs listed, oldest first; `counts.active` has the full number. */
+const MAX_ACTIVE_LISTED = 50;
+
 /** The job states `GET /v1/queues` counts. */
 export const COUNTED_JOB_STATES = [
   'waiting',
@@ -34,6 +37,22 @@ export const queuesResponse = z.object({
       lastSeenAt: z.iso.datetime(),
     }),
   ),
+  /** Jobs a worker holds now (at most 50), with the run each trains or evaluates. */
+  active: z.array(
+    z.object({
+      runId: z.string(),
+      /** The job's name: `train` or `eval`. */
+      job: z.string(),
+      /** 1 for the first try; more after a crash or a lost worker. */
+      attempt: z.number().int(),
+      /** When the worker took the job. */
+      since: z.iso.datetime().nullable(),
+      runName: z.string().nullable(),
+      workerId: z.string().nullable(),
+      device: z.string().nullable(),
+      progress: z.unknown(),
+    }),
+  ),
 });
 export type QueuesResponse = z.output<typeof queuesResponse>;
 
@@ -43,15 +62,25 @@ export function queuesRoutes(deps: { prisma: PrismaClient; queue: Queue }): Rout
       method: 'get',
       path: '/v1/queues',
       tag: 'queues',
-      summary: 'Job counts per state and live workers',
+      summary: 'Job counts per state, live workers and active jobs',
       request: {},
       responses: { 200: { description: 'Queues and workers', schema: queuesResponse } },
       async handle(_input, res) {
-        const counts = await deps.queue.getJobCounts(...COUNTED_JOB_STATES);
-        const workers = await deps.prisma.worker.findMany({
-          where: { lastSeenAt: { gte: new Date(Date.now() - WORKER_ALIVE_MS) } },
-          orderBy: { id: 'asc' },
+        const [counts, workers, activeJobs] = await Promise.all([
+          deps.queue.getJobCounts(...COUNTED_JOB_STATES),
+          deps.prisma.worker.findMany({
+            where: { lastSeenAt: { gte: new Date(Date.now() - WORKER_ALIVE_MS) } },
+            orderBy: { id: 'asc' },
+          }),
+          deps.queue.getJobs(['active'], 0, MAX_ACTIVE_LISTED - 1, true),
+        ]);
+        // A job's id is its run's id (src/run-queue.ts); a job may be gone by the time it is read.
+        const jobs = activeJobs.filter((j) => j?.id !== undefined);
+        const runs = await deps.prisma.run.findMany({
+          where: { id: { in: jobs.map((j) => j.id!) } },
+          select: { id: true, name: true, workerId: true, device: true, progress: true },
         });
+        const runById = new Map(runs.map((r) => [r.id, r]));
         res.json({
           queues: [{ name: deps.queue.name, counts }],
           workers: workers.map((w) => ({
@@ -62,6 +91,19 @@ export function queuesRoutes(deps: { prisma: PrismaClient; queue: Queue }): Rout
             startedAt: w.startedAt.toISOString(),
             lastSeenAt: w.lastSeenAt.toISOString(),
           })),
+          active: jobs.map((j) => {
+            const run = runById.get(j.id!);
+            return {
+              runId: j.id!,
+              job: j.name,
+              attempt: j.attemptsMade + 1,
+              since: j.processedOn ? new Date(j.processedOn).toISOString() : null,
+              runName: run?.name ?? null,
+              workerId: run?.workerId ?? null,
+              device: run?.device ?? null,
+              progress: run?.progress ?? null,
+            };
+          }),
         });
       },
     }),
