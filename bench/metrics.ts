@@ -14,19 +14,14 @@
  * it cost: the API process and its Postgres backends (Linux /proc), per point, and the
  * throughput that cost allows on 2 cores nobody else uses.
  *
- * Starts `src/api/main.ts` as a child process on a scratch database and queue prefix (on
- * DATABASE_URL / REDIS_URL) and removes both afterwards.
+ * Starts `src/api/main.ts` as a child process on a scratch database and queue prefix
+ * (bench/api-process.ts) and removes both afterwards.
  */
-import { spawn } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import pg from 'pg';
-import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
-import { createDatabase, dropDatabase, withDatabase } from '../src/db/databases.js';
-import { migrateDatabase } from '../src/db/index.js';
+import { startBenchApi } from './api-process.js';
 import { median } from './stats.js';
 
 const { values: args } = parseArgs({
@@ -59,15 +54,6 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 // Serialized before the API starts: an idle keep-alive connection would time out meanwhile.
 log(`serializing ${POINTS.toLocaleString()} points in batches of ${BATCH.toLocaleString()}...`);
 const bodies: string[] = [];
@@ -79,27 +65,9 @@ for (let start = 0; start < POINTS; start += BATCH) {
 }
 
 const config = loadConfig();
-const dbName = `gq_bench_metrics_${randomBytes(4).toString('hex')}`;
-const prefix = `gq-bench-metrics-${randomBytes(4).toString('hex')}`;
-const databaseUrl = withDatabase(config.DATABASE_URL, dbName);
-const apiKey = `gq_bench_${randomBytes(24).toString('hex')}`;
-await createDatabase(config.DATABASE_URL, dbName);
-await migrateDatabase(databaseUrl);
-const port = await freePort();
-const api = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
-  env: {
-    ...process.env,
-    DATABASE_URL: databaseUrl,
-    QUEUE_PREFIX: prefix,
-    PORT: String(port),
-    API_KEYS: apiKey,
-    RATE_LIMIT_MAX: '0',
-    LOG_LEVEL: 'warn',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
-const base = `http://127.0.0.1:${port}`;
-const headers = { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' };
+const api = await startBenchApi('metrics');
+const { base, headers, dbName } = api;
+const apiPid = api.process.pid!;
 
 /** Postgres backends serving the scratch database (the API's pool). */
 async function ourBackends(): Promise<number[]> {
@@ -127,26 +95,7 @@ async function cpuSeconds(pids: number[]): Promise<number> {
   return ticks / 100; // USER_HZ
 }
 
-async function cleanup(): Promise<void> {
-  api.kill('SIGTERM');
-  await new Promise((resolve) => api.once('exit', resolve));
-  await dropDatabase(config.DATABASE_URL, dbName);
-  const redis = new Redis(config.REDIS_URL);
-  const keys = await redis.keys(`${prefix}:*`);
-  if (keys.length > 0) await redis.del(...keys);
-  await redis.quit();
-}
-
 try {
-  for (let i = 0; ; i++) {
-    const ok = await fetch(`${base}/readyz`).then(
-      (r) => r.ok,
-      () => false,
-    );
-    if (ok) break;
-    if (i > 300) throw new Error('the API did not start');
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const created = await fetch(`${base}/v1/runs`, {
     method: 'POST',
     headers,
@@ -161,8 +110,8 @@ try {
     ),
   );
   const backends = await ourBackends();
-  const apiCpuBefore = await cpuSeconds([api.pid!]);
-  const cpuBefore = await cpuSeconds([api.pid!, ...backends]);
+  const apiCpuBefore = await cpuSeconds([apiPid]);
+  const cpuBefore = await cpuSeconds([apiPid, ...backends]);
   const ingestStart = performance.now();
   let next = 0;
   let inserted = 0;
@@ -182,10 +131,9 @@ try {
   );
   const ingestSeconds = (performance.now() - ingestStart) / 1000;
   const backendsAfter = await ourBackends();
-  const cpu =
-    (await cpuSeconds([api.pid!, ...new Set([...backends, ...backendsAfter])])) - cpuBefore;
+  const cpu = (await cpuSeconds([apiPid, ...new Set([...backends, ...backendsAfter])])) - cpuBefore;
   const cpuMicrosPerPoint = (cpu / POINTS) * 1e6;
-  const apiCpu = (await cpuSeconds([api.pid!])) - apiCpuBefore;
+  const apiCpu = (await cpuSeconds([apiPid])) - apiCpuBefore;
   if (inserted !== POINTS) throw new Error(`inserted ${inserted} of ${POINTS}`);
   const pointsPerSecond = POINTS / ingestSeconds;
   log(
@@ -267,6 +215,6 @@ try {
   };
   if (args.json) process.stdout.write(`${JSON.stringify(result)}\n`);
 } finally {
-  await cleanup();
+  await api.stop();
 }
 process.exit(0);

@@ -122,7 +122,11 @@ export function createSeriesChart(container, options) {
       zoomed = null;
       void load(null);
     };
+    // What is drawn, for tests and bench/dashboard.ts: how many points, up to which step.
     root.dataset.points = String(keys.reduce((n, k) => n + (series.get(k)?.length ?? 0), 0));
+    root.dataset.lastStep = String(
+      Math.max(-1, ...keys.map((k) => series.get(k)?.at(-1)?.step ?? -1)),
+    );
   }
 
   let refetch;

@@ -7,6 +7,7 @@
  * gives at most `maxPoints` buckets, reads the buckets that lie wholly inside the range from the
  * stored level just below k (merging 2^(k-level) of them per bucket), and aggregates the two
  * partial buckets at the edges from raw points, so the envelope is exact for the range asked.
+ * A bucket cut only by the start or end of the series is not partial: it holds no other points.
  */
 import type { PrismaClient } from './index.js';
 
@@ -70,8 +71,11 @@ export async function readSeries(
 
   const k = bucketExponent(from, to, range.maxPoints);
   const size = 2 ** k;
-  const firstFull = Math.ceil(from / size);
-  const lastFull = Math.floor((to + 1) / size) - 1;
+  // A bucket counts as inside when the range holds all of its points: wholly inside the range,
+  // or cut only by the end of the series itself (no points lie beyond it). So the whole series
+  // (the chart's usual question) is read from the levels alone, however few buckets are asked.
+  const firstFull = from === extent.lo ? Math.floor(from / size) : Math.ceil(from / size);
+  const lastFull = to === extent.hi ? Math.floor(to / size) : Math.floor((to + 1) / size) - 1;
   const level = [...ROLLUP_LEVELS].reverse().find((l) => l <= k);
 
   let rows: BucketRow[];
@@ -121,6 +125,21 @@ async function rawBuckets(
     ),
   );
   return results.flat();
+}
+
+/**
+ * The newest point of each of the run's series, from the coarsest rollup level: its newest
+ * bucket's last value is the series' newest point (a few rows, not a scan of the points).
+ */
+export async function latestPoints(
+  prisma: PrismaClient,
+  runId: string,
+): Promise<Array<{ name: string; step: number; value: number }>> {
+  const top = ROLLUP_LEVELS[ROLLUP_LEVELS.length - 1];
+  return prisma.$queryRaw`
+    SELECT DISTINCT ON (name) name, "lastStep" AS step, "last" AS value FROM "MetricRollup"
+    WHERE "runId" = ${runId}::uuid AND level = ${top}
+    ORDER BY name, bucket DESC`;
 }
 
 /** Names of the run's series, from the coarsest rollup level (a few rows, not a scan). */

@@ -217,6 +217,25 @@ describe('GET /v1/runs/:id/metrics', () => {
     }
   });
 
+  it('buckets a whole series that starts and ends mid-bucket exactly, however few buckets are asked', async () => {
+    // Steps 777..39,999 of another series: the first and last buckets of every level are cut by
+    // the series itself, and are read from the levels, not from the raw points.
+    const offset = curve('offset', 777, 39_999, 5);
+    await ingest(id, offset);
+    for (const query of [
+      'maxPoints=1',
+      'maxPoints=3',
+      'maxPoints=37',
+      'fromStep=0&toStep=2000000&maxPoints=5',
+    ]) {
+      const buckets = await series(id, `names=offset&${query}`);
+      expectExactBuckets(buckets, offset);
+    }
+    const one = await series(id, 'names=loss&maxPoints=1');
+    expect(one).toHaveLength(1);
+    expectExactBuckets(one, raw);
+  });
+
   it('answers a zoomed range that fits with the exact stored values', async () => {
     const points = await series(id, 'fromStep=20000&toStep=20999&maxPoints=1000');
     expect(points).toEqual(
@@ -288,5 +307,10 @@ describe('rollups after a resume', () => {
       WHERE "runId" = ${run.id}::uuid GROUP BY level`;
     expect(levels).toHaveLength(9);
     for (const l of levels) expect(l).toMatchObject({ n: 50_000, hi: 49_999 });
+    // The run's newest point (read from the top level) is the rewritten one.
+    const shown = await getJson(`${api.url}/v1/runs/${run.id}`);
+    expect(shown.json.latestMetrics).toEqual({
+      'train/loss': { step: 49_999, value: second[second.length - 1]!.value },
+    });
   });
 });

@@ -9,9 +9,10 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { Redis } from 'ioredis';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postJson, startApi, trainBody, type TestApi } from '../helpers/api.js';
+import { launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
@@ -20,7 +21,6 @@ import { withRunEvents } from '../../src/worker/publishing-run-store.js';
 import { createRunStore } from '../../src/worker/run-store.js';
 
 const OUTPUT = path.resolve('test-output');
-const CHROMIUM = process.env['CHROMIUM_PATH'] ?? '/usr/bin/chromium';
 
 let db: TestDatabase;
 let queue: Awaited<ReturnType<typeof createTestQueue>>;
@@ -57,17 +57,7 @@ beforeAll(async () => {
       value: 0.3 + 0.6 * (1 - Math.exp(-i / 5)),
     })),
   });
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-  });
+  browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1400, height: 1000 } });
   page.on('pageerror', (error) => console.error('page error:', error));
 });

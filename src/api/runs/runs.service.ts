@@ -5,6 +5,7 @@
 import type { Queue } from 'bullmq';
 import type { CancelRequests } from '../../cancel-requests.js';
 import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
+import { latestPoints } from '../../db/metric-rollups.js';
 import type { Config } from '../../config.js';
 import { TRAINING_QUEUE } from '../../jobs.js';
 import { DEFAULT_RETRY_POLICY, enqueueRun, type RetryPolicy } from '../../run-queue.js';
@@ -425,11 +426,7 @@ export function createRunsService({
 
     async getRun(id: string) {
       const run = await findRun(id);
-      const latest = await prisma.$queryRaw<LatestMetric[]>`
-        SELECT DISTINCT ON (name) name, step, value
-        FROM "MetricPoint" WHERE "runId" = ${id}::uuid
-        ORDER BY name, step DESC`;
-      return runView(run, latest);
+      return runView(run, await latestPoints(prisma, id));
     },
 
     async getCheckpoints(id: string) {

@@ -1,0 +1,96 @@
+/**
+ * The real API as a child process for a benchmark: a scratch database (migrated) on
+ * DATABASE_URL and a scratch queue prefix on REDIS_URL, one API key, no rate limit. `stop()`
+ * ends the process and removes the database and the prefix's keys.
+ *
+ * A separate process, not an in-process app, so that the benchmark's own work (serializing,
+ * driving a browser) does not share the API's event loop, and the API's CPU time can be read
+ * from /proc.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import net from 'node:net';
+import { Redis } from 'ioredis';
+import { loadConfig } from '../src/config.js';
+import { createDatabase, dropDatabase, withDatabase } from '../src/db/databases.js';
+import { migrateDatabase } from '../src/db/index.js';
+
+export interface BenchApi {
+  /** `http://127.0.0.1:<port>` */
+  base: string;
+  apiKey: string;
+  /** The key and a JSON content type. */
+  headers: Record<string, string>;
+  /** The scratch database's name (to find its Postgres backends). */
+  dbName: string;
+  process: ChildProcess;
+  stop(): Promise<void>;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = net.createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function startBenchApi(label: string): Promise<BenchApi> {
+  const config = loadConfig();
+  const suffix = randomBytes(4).toString('hex');
+  const dbName = `gq_bench_${label}_${suffix}`;
+  const prefix = `gq-bench-${label}-${suffix}`;
+  const databaseUrl = withDatabase(config.DATABASE_URL, dbName);
+  const apiKey = `gq_bench_${randomBytes(24).toString('hex')}`;
+  await createDatabase(config.DATABASE_URL, dbName);
+  await migrateDatabase(databaseUrl);
+  const port = await freePort();
+  const child = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
+    env: {
+      ...process.env,
+      DATABASE_URL: databaseUrl,
+      QUEUE_PREFIX: prefix,
+      PORT: String(port),
+      API_KEYS: apiKey,
+      RATE_LIMIT_MAX: '0',
+      LOG_LEVEL: 'warn',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+
+  async function stop(): Promise<void> {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    await dropDatabase(config.DATABASE_URL, dbName);
+    const redis = new Redis(config.REDIS_URL);
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length > 0) await redis.del(...keys);
+    await redis.quit();
+  }
+
+  const base = `http://127.0.0.1:${port}`;
+  try {
+    for (let i = 0; ; i++) {
+      const ok = await fetch(`${base}/readyz`).then(
+        (r) => r.ok,
+        () => false,
+      );
+      if (ok) break;
+      if (i > 300 || child.exitCode !== null) throw new Error('the API did not start');
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return {
+    base,
+    apiKey,
+    headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
+    dbName,
+    process: child,
+    stop,
+  };
+}
