@@ -9,6 +9,7 @@ import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
 import { createArtifactStore } from '../artifacts/create-artifact-store.js';
 import { createApiKeyStore } from './auth/api-key-store.js';
+import { endEventStreams } from './events/event-stream.js';
 import { createRunEventHub } from './events/run-event-hub.js';
 import { createRunModelsService } from './models/run-models.service.js';
 
@@ -66,8 +67,13 @@ const server = createApp({
 
 async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
-  // Finish in-flight requests before closing what they use.
-  await new Promise((resolve) => server.close(resolve));
+  // Finish in-flight requests before closing what they use. Event streams never finish by
+  // themselves: they are ended (their clients reconnect elsewhere), and idle keep-alive
+  // connections closed, so that close() does not wait for them.
+  const closed = new Promise((resolve) => server.close(resolve));
+  endEventStreams();
+  server.closeIdleConnections();
+  await closed;
   models.close();
   await Promise.allSettled([
     queue.close(),

@@ -11,6 +11,21 @@ import type { Request, Response } from 'express';
 
 const KEEPALIVE_MS = 15_000;
 
+/**
+ * The streams this process has open. An event stream never ends by itself, so a graceful
+ * shutdown (which waits for open requests) ends them first: see endEventStreams.
+ */
+const openStreams = new Set<Response>();
+
+/**
+ * Ends every open event stream of this process. Clients reconnect (to another replica, or to
+ * this one once it is back) and read again what they follow.
+ */
+export function endEventStreams(): void {
+  for (const res of openStreams) res.end();
+  openStreams.clear();
+}
+
 export interface StreamEvent {
   type: string;
   data: unknown;
@@ -46,10 +61,12 @@ export function eventStream(req: Request, res: Response): EventStream {
       });
       res.flushHeaders();
       opened = true;
+      openStreams.add(res);
       res.write(frame(first));
       for (const f of held.splice(0)) res.write(f);
       const keepalive = setInterval(() => res.write(': keepalive\n\n'), KEEPALIVE_MS);
       req.on('close', () => {
+        openStreams.delete(res);
         clearInterval(keepalive);
         onClose();
       });
