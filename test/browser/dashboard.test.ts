@@ -8,6 +8,7 @@
  */
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
+import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -19,6 +20,7 @@ import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifa
 import { createRunEventPublisher } from '../../src/run-events.js';
 import { withRunEvents } from '../../src/worker/publishing-run-store.js';
 import { createRunStore } from '../../src/worker/run-store.js';
+import { TRAINING_QUEUE } from '../../src/jobs.js';
 
 const OUTPUT = path.resolve('test-output');
 
@@ -89,7 +91,14 @@ describe('dashboard', () => {
       .poll(() => row.locator('.status').textContent(), { timeout: 10_000 })
       .toBe('queued');
 
-    // What a worker writes, through the worker's own store and event publisher.
+    // A BullMQ worker takes the job and holds it (the queue panel's active job); the run is
+    // written through the worker's own store and event publisher.
+    let release = () => {};
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const bull = new Worker(TRAINING_QUEUE, () => held, {
+      connection: { url: REDIS_URL },
+      prefix: queue.prefix,
+    });
     const workerRedis = new Redis(REDIS_URL);
     const artifacts = createPostgresArtifactStore(db.url);
     const store = withRunEvents(
@@ -97,10 +106,15 @@ describe('dashboard', () => {
       createRunEventPublisher(workerRedis, queue.prefix),
     );
     try {
+      await expect.poll(async () => (await queue.queue.getJob(id))?.getState()).toBe('active');
       const lease = (await store.claim(id, { workerId: 'browser-test', attempt: 1 }))!;
       await expect
         .poll(() => row.locator('.status').textContent(), { timeout: 10_000 })
         .toBe('running');
+      const activeJob = page.locator(`#active-jobs tr[data-run="${id}"]`);
+      await expect
+        .poll(() => activeJob.textContent(), { timeout: 10_000 })
+        .toMatch(/followed\s+train\s+browser-test/);
       await store.updateProgress(lease, { step: 6, totalSteps: 10, epoch: 0 });
       await expect
         .poll(() => row.locator('.progress-cell').textContent(), { timeout: 10_000 })
@@ -116,6 +130,8 @@ describe('dashboard', () => {
         .poll(() => row.locator('.status').textContent(), { timeout: 10_000 })
         .toBe('failed');
     } finally {
+      release();
+      await bull.close();
       await workerRedis.quit();
       await artifacts.close();
     }
