@@ -105,12 +105,13 @@ export function renderRuns(main, { api, navigate }) {
     }, COALESCE_MS);
   }
 
+  /** A progress event: the run's bar in the list and in the active jobs, redrawn in place. */
   function showProgress(event) {
+    const progress = { step: event.step, totalSteps: event.totalSteps, epoch: event.epoch };
     const run = shown.get(event.runId);
-    const cell = tbody.querySelector(`tr[data-run="${event.runId}"] td.progress-cell`);
-    if (!run || !cell) return;
-    run.progress = { step: event.step, totalSteps: event.totalSteps, epoch: event.epoch };
-    cell.innerHTML = progressBar(run.progress);
+    if (run) run.progress = progress;
+    for (const cell of main.querySelectorAll(`tr[data-run="${event.runId}"] td.progress-cell`))
+      cell.innerHTML = progressBar(progress);
   }
 
   function renderQueue({ queues, workers, active }) {
@@ -127,7 +128,7 @@ export function renderRuns(main, { api, navigate }) {
               <td><a href="/runs/${a.runId}" data-link>${escapeHtml(a.runName ?? a.runId.slice(0, 8))}</a></td>
               <td>${escapeHtml(a.job)}${a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}</td>
               <td>${escapeHtml(a.workerId ?? '')} ${escapeHtml(a.device ?? '')}</td>
-              <td>${progressBar(a.progress)}</td>
+              <td class="progress-cell">${progressBar(a.progress)}</td>
             </tr>`,
           )
           .join('') || '<tr><td>none</td></tr>'

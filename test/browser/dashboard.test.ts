@@ -86,7 +86,7 @@ describe('dashboard', () => {
     await page.evaluate('window.notReloaded = true');
     const submitted = await postJson(`${api.url}/v1/runs`, trainBody({ name: 'followed' }));
     const id = submitted.json.id as string;
-    const row = page.locator(`tr[data-run="${id}"]`);
+    const row = page.locator(`#runs tr[data-run="${id}"]`);
     await expect
       .poll(() => row.locator('.status').textContent(), { timeout: 10_000 })
       .toBe('queued');
@@ -119,6 +119,7 @@ describe('dashboard', () => {
       await expect
         .poll(() => row.locator('.progress-cell').textContent(), { timeout: 10_000 })
         .toMatch(/60%/);
+      expect(await activeJob.locator('.progress-cell').textContent()).toMatch(/60%/);
       await page.screenshot({ path: path.join(OUTPUT, 'runs-list-live.png'), fullPage: true });
       await store.markFailed(lease, {
         name: 'Boom',
