@@ -5,7 +5,7 @@
  *   gq submit config.json [--idempotency-key K]   submit a run (the file is the POST /v1/runs body)
  *   gq list [--status S] [--kind K] [--limit N]    newest runs first
  *   gq show ID                                     a run, its progress and latest metrics
- *   gq watch ID [--interval MS]                    a live progress bar until the run ends
+ *   gq watch ID                                    a live progress bar until the run ends (events)
  *   gq cancel ID
  *
  * Every command takes --url (or GQ_API_URL, default http://localhost:8080), --key (or
@@ -15,14 +15,15 @@
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { loadCliConfig } from '../config.js';
-import { ApiError, TERMINAL_STATUSES, createApiClient, type RunResponse } from './api-client.js';
+import { ApiError, createApiClient, type RunResponse } from './api-client.js';
+import { followRun } from './follow-run.js';
 import { progressLine } from './run-progress.js';
 
 const USAGE = `usage: gq <command> [options]
   submit CONFIG.json [--idempotency-key K]
   list [--status queued|running|succeeded|failed|cancelled] [--kind train|eval|external] [--limit N] [--cursor C]
   show ID
-  watch ID [--interval MS]
+  watch ID
   cancel ID
 options: --url URL (GQ_API_URL)  --key KEY (GQ_API_KEY)  --json
 `;
@@ -62,7 +63,6 @@ async function main(argv: string[]): Promise<number> {
       kind: { type: 'string' },
       limit: { type: 'string' },
       cursor: { type: 'string' },
-      interval: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -133,25 +133,24 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'watch': {
       const id = needId();
-      const interval = values.interval === undefined ? 1000 : Number(values.interval);
-      if (!Number.isInteger(interval) || interval < 100 || interval > 60_000)
-        throw new UsageError('--interval is milliseconds, 100..60000');
-      const tty = process.stdout.isTTY === true;
+      // On a terminal the line redraws in place; in a pipe each change is a new line.
+      const redraw = process.stdout.isTTY === true && !values.json;
       let last = '';
-      for (;;) {
-        const run = await client.get(id);
-        const line = values.json ? JSON.stringify(run) : progressLine(run);
-        // On a terminal the line redraws in place; in a pipe each change is a new line.
-        if (tty && !values.json) process.stdout.write(`\r${line}\x1b[K`);
-        else if (line !== last) out(line);
-        last = line;
-        if (TERMINAL_STATUSES.has(run.status)) {
-          if (tty && !values.json) process.stdout.write('\n');
-          if (!values.json) out(`${run.id} ${run.status}`);
-          return run.status === 'succeeded' ? 0 : 1;
-        }
-        await new Promise((resolve) => setTimeout(resolve, interval));
-      }
+      const run = await followRun(client, id, {
+        onChange(run) {
+          const line = values.json ? JSON.stringify(run) : progressLine(run);
+          if (redraw) process.stdout.write(`\r${line}\x1b[K`);
+          else if (line !== last) out(line);
+          last = line;
+        },
+        onDrop(reason) {
+          if (redraw) process.stdout.write('\n');
+          process.stderr.write(`gq: lost the event stream (${reason}); reconnecting\n`);
+        },
+      });
+      if (redraw) process.stdout.write('\n');
+      if (!values.json) out(`${run.id} ${run.status}`);
+      return run.status === 'succeeded' ? 0 : 1;
     }
     default:
       throw new UsageError(`unknown command '${command}'`);
