@@ -17,6 +17,9 @@
  *     if (event.type === 'progress') console.log(event.step, '/', event.totalSteps);
  *   }
  *
+ * `gq.allEvents({ signal })` is the same for every run (status, progress and checkpoint events),
+ * for a runs list.
+ *
  * An eval run goes through `submit` too: `gq.submit({ kind: 'eval', checkpoint: { runId, which:
  * 'best' }, dataset })`.
  */
@@ -51,6 +54,12 @@ export type MetricPointInput = z.input<typeof ingestMetricsBody>['points'][numbe
 export type RunStreamEvent =
   | Exclude<RunEvent, { type: 'status' }>
   | (Extract<RunEvent, { type: 'status' }> & { progress?: RunResponse['progress'] });
+
+/**
+ * An event of the stream of every run (`GET /v1/events`): `ready` once connected, then each run's
+ * status, progress and checkpoint events (metric batches stay on the run's own stream).
+ */
+export type AllRunsEvent = { type: 'ready' } | Exclude<RunEvent, { type: 'metrics' }>;
 
 /** Which part of which series `metrics` and `compare` answer. */
 export interface SeriesQuery {
@@ -141,6 +150,12 @@ export interface ApiClient {
    * answer's headers.
    */
   events(id: string, options?: { signal?: AbortSignal }): AsyncIterable<RunStreamEvent>;
+  /**
+   * Every run's status, progress and checkpoint events, for a live runs list. The first event
+   * of each connection is `ready`: read the list after it and no change falls in between. Ends
+   * and throws as `events` does.
+   */
+  allEvents(options?: { signal?: AbortSignal }): AsyncIterable<AllRunsEvent>;
 }
 
 function seriesQuery(query: SeriesQuery): Record<string, string | number | undefined> {
@@ -259,6 +274,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     checkpoints: (id) => request('GET', `${runPath(id)}/checkpoints`),
     queues: () => request('GET', '/v1/queues'),
     events: (id, { signal } = {}) => eventStream(`${runPath(id)}/events`, signal),
+    allEvents: ({ signal } = {}) => eventStream('/v1/events', signal),
   };
 }
 

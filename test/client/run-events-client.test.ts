@@ -40,10 +40,7 @@ function within<T>(promise: Promise<T>, what: string, ms = 10_000): Promise<T> {
 }
 
 /** The next event of a stream, failing the test if none comes. */
-async function nextEvent(
-  events: AsyncIterator<RunStreamEvent>,
-  what: string,
-): Promise<RunStreamEvent> {
+async function nextEvent<T>(events: AsyncIterator<T>, what: string): Promise<T> {
   const next = await within(events.next(), what);
   if (next.done) throw new Error(`the stream ended before ${what}`);
   return next.value;
@@ -161,6 +158,28 @@ describe('ApiClient.events', () => {
       value: undefined,
     });
     await closing;
+  });
+
+  it("allEvents opens with ready, then yields every run's status, without metric batches", async () => {
+    const events = client.allEvents()[Symbol.asyncIterator]();
+    try {
+      expect(await nextEvent(events, 'ready')).toEqual({ type: 'ready' });
+      const run = await client.createExternal({ kind: 'external', name: 'listed' });
+      expect(await nextEvent(events, 'running status')).toEqual({
+        type: 'status',
+        runId: run.id,
+        status: 'running',
+      });
+      await client.logMetrics(run.id, [{ name: 'loss', step: 0, value: 1 }]);
+      await client.finish(run.id, { status: 'cancelled' });
+      expect(await nextEvent(events, 'cancelled status')).toEqual({
+        type: 'status',
+        runId: run.id,
+        status: 'cancelled',
+      });
+    } finally {
+      await events.return?.();
+    }
   });
 
   it('throws ApiError for an unknown run (404), a wrong key (401) and a malformed id (400)', async () => {
