@@ -11,7 +11,17 @@
  *   await gq.logMetrics(run.id, [{ name: 'loss', step: 1, value: 0.9 }]); // resending is harmless
  *   await gq.finish(run.id, { status: 'succeeded' });
  *
- * Not here yet: `events(id)` (the SSE stream `GET /v1/runs/:id/events`).
+ * Live events of a run (Server-Sent Events, `GET /v1/runs/:id/events`):
+ *
+ *   for await (const event of gq.events(run.id, { signal })) {
+ *     if (event.type === 'progress') console.log(event.step, '/', event.totalSteps);
+ *   }
+ *
+ * `gq.allEvents({ signal })` is the same for every run (status, progress and checkpoint events),
+ * for a runs list.
+ *
+ * An eval run goes through `submit` too: `gq.submit({ kind: 'eval', checkpoint: { runId, which:
+ * 'best' }, dataset })`.
  */
 import type { Problem } from '../api/errors.js';
 import type { QueuesResponse } from '../api/queues/queues.routes.js';
@@ -24,11 +34,32 @@ import type {
 } from '../api/runs/runs.schemas.js';
 import type { z } from 'zod';
 import type { ingestMetricsBody } from '../api/metrics/metrics.schemas.js';
-import type { createExternalRunBody, finishRunBody } from '../api/runs/runs.schemas.js';
+import type {
+  createEvalRunBody,
+  createExternalRunBody,
+  finishRunBody,
+} from '../api/runs/runs.schemas.js';
+import type { RunEvent } from '../run-events.js';
+import { readSseFrames } from './sse.js';
 
+export type CreateEvalRunInput = z.input<typeof createEvalRunBody>;
 export type CreateExternalRunInput = z.input<typeof createExternalRunBody>;
 export type FinishRunInput = z.input<typeof finishRunBody>;
 export type MetricPointInput = z.input<typeof ingestMetricsBody>['points'][number];
+
+/**
+ * An event of a run's stream: a `RunEvent` as workers and the API publish it, except that the
+ * `status` event opening each connection also carries the run's `progress` as it is now.
+ */
+export type RunStreamEvent =
+  | Exclude<RunEvent, { type: 'status' }>
+  | (Extract<RunEvent, { type: 'status' }> & { progress?: RunResponse['progress'] });
+
+/**
+ * An event of the stream of every run (`GET /v1/events`): `ready` once connected, then each run's
+ * status, progress and checkpoint events (metric batches stay on the run's own stream).
+ */
+export type AllRunsEvent = { type: 'ready' } | Exclude<RunEvent, { type: 'metrics' }>;
 
 /** Which part of which series `metrics` and `compare` answer. */
 export interface SeriesQuery {
@@ -47,6 +78,7 @@ export type {
   MetricsResponse,
   Problem,
   QueuesResponse,
+  RunEvent,
   RunListResponse,
   RunResponse,
 };
@@ -56,7 +88,10 @@ export interface ApiClientOptions {
   baseUrl: string;
   /** An API key (`npm run keys:create`). */
   apiKey: string;
-  /** Per-request timeout. @defaultValue 30000 */
+  /**
+   * Per-request timeout. For `events`, only the wait for the answer's headers: a stream lives
+   * as long as it is read. @defaultValue 30000
+   */
   timeoutMs?: number;
   /** @defaultValue globalThis.fetch */
   fetch?: typeof fetch;
@@ -80,8 +115,11 @@ export const TERMINAL_STATUSES: ReadonlySet<RunResponse['status']> = new Set([
 ]);
 
 export interface ApiClient {
-  /** Submits a training run; with `idempotencyKey`, a repeat returns the first run. */
-  submit(body: CreateTrainRunInput, options?: { idempotencyKey?: string }): Promise<RunResponse>;
+  /** Submits a training or eval run; with `idempotencyKey`, a repeat returns the first run. */
+  submit(
+    body: CreateTrainRunInput | CreateEvalRunInput,
+    options?: { idempotencyKey?: string },
+  ): Promise<RunResponse>;
   get(id: string): Promise<RunResponse>;
   list(query?: ListRunsQuery): Promise<RunListResponse>;
   cancel(id: string): Promise<RunResponse>;
@@ -101,6 +139,23 @@ export interface ApiClient {
   finish(id: string, body: FinishRunInput): Promise<RunResponse>;
   checkpoints(id: string): Promise<CheckpointsResponse>;
   queues(): Promise<QueuesResponse>;
+  /**
+   * The run's live events, as they happen. The first event of each connection is a `status`
+   * event with the run's current status and progress: events announce, they are not the record,
+   * so a caller that reconnects after the iteration ends reads the run again (`get`) on that
+   * first event and misses nothing that matters. The iteration ends, without throwing, when
+   * `signal` aborts or the connection ends (the server closed it, or it broke); it never
+   * reconnects by itself. The request is made when iteration starts: a refusal (`404` unknown
+   * run, `401`) throws `ApiError` from the first step. `timeoutMs` bounds only the wait for the
+   * answer's headers.
+   */
+  events(id: string, options?: { signal?: AbortSignal }): AsyncIterable<RunStreamEvent>;
+  /**
+   * Every run's status, progress and checkpoint events, for a live runs list. The first event
+   * of each connection is `ready`: read the list after it and no change falls in between. Ends
+   * and throws as `events` does.
+   */
+  allEvents(options?: { signal?: AbortSignal }): AsyncIterable<AllRunsEvent>;
 }
 
 function seriesQuery(query: SeriesQuery): Record<string, string | number | undefined> {
@@ -141,25 +196,57 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
       signal: AbortSignal.timeout(timeoutMs),
     });
     const text = await res.text();
-    let json: unknown;
+    if (!res.ok) throw refusal(res, text);
+    return parseJson(text) as T;
+  }
+
+  /**
+   * The Server-Sent Events at `path`, each frame's data parsed as JSON. Shared by every event
+   * stream of the API (they frame events alike), so another stream is one line below.
+   */
+  async function* eventStream<T>(path: string, signal: AbortSignal | undefined): AsyncGenerator<T> {
+    // The timeout covers the wait for the headers only; the stream itself may live for hours.
+    const connecting = new AbortController();
+    const timer = setTimeout(
+      () => connecting.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')),
+      timeoutMs,
+    );
+    let res: Response;
     try {
-      json = text === '' ? undefined : JSON.parse(text);
-    } catch {
-      json = undefined;
+      res = await doFetch(base + path, {
+        headers: { authorization: `Bearer ${options.apiKey}`, accept: 'text/event-stream' },
+        signal: signal ? AbortSignal.any([signal, connecting.signal]) : connecting.signal,
+      });
+    } catch (error) {
+      if (signal?.aborted) return;
+      throw error;
+    } finally {
+      clearTimeout(timer);
     }
-    if (!res.ok) {
-      const problem =
-        json && typeof json === 'object' && 'detail' in json
-          ? (json as Problem)
-          : {
-              type: 'about:blank',
-              title: res.statusText,
-              status: res.status,
-              detail: text.slice(0, 200),
-            };
-      throw new ApiError(res.status, problem);
+    if (!res.ok) throw refusal(res, await res.text());
+    if (!res.body || !res.headers.get('content-type')?.startsWith('text/event-stream')) {
+      await res.body?.cancel();
+      throw new Error(
+        `${path}: expected text/event-stream, got ${res.headers.get('content-type')}`,
+      );
     }
-    return json as T;
+    const frames = readSseFrames(res.body);
+    try {
+      while (!signal?.aborted) {
+        let next: IteratorResult<{ event: string; data: string }>;
+        try {
+          next = await frames.next();
+        } catch {
+          // An abort, or a connection that broke: for a stream, both are its end (see `events`).
+          return;
+        }
+        if (next.done || signal?.aborted) return;
+        yield JSON.parse(next.value.data) as T;
+      }
+    } finally {
+      // Closes the connection when the caller stops early (`break` in its for-await loop).
+      await frames.return(undefined);
+    }
   }
 
   const runPath = (id: string) => `/v1/runs/${encodeURIComponent(id)}`;
@@ -186,5 +273,31 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     finish: (id, body) => request('POST', `${runPath(id)}/finish`, { body }),
     checkpoints: (id) => request('GET', `${runPath(id)}/checkpoints`),
     queues: () => request('GET', '/v1/queues'),
+    events: (id, { signal } = {}) => eventStream(`${runPath(id)}/events`, signal),
+    allEvents: ({ signal } = {}) => eventStream('/v1/events', signal),
   };
+}
+
+/** The `ApiError` of a non-2xx answer: its problem+json body, or one made from the status. */
+function refusal(res: Response, text: string): ApiError {
+  const json = parseJson(text);
+  const problem =
+    json && typeof json === 'object' && 'detail' in json
+      ? (json as Problem)
+      : {
+          type: 'about:blank',
+          title: res.statusText,
+          status: res.status,
+          detail: text.slice(0, 200),
+        };
+  return new ApiError(res.status, problem);
+}
+
+/** A JSON body, or undefined when it is empty or not JSON. */
+function parseJson(text: string): unknown {
+  try {
+    return text === '' ? undefined : JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -5,8 +5,17 @@
  *   gq submit config.json [--idempotency-key K]   submit a run (the file is the POST /v1/runs body)
  *   gq list [--status S] [--kind K] [--limit N]    newest runs first
  *   gq show ID                                     a run, its progress and latest metrics
- *   gq watch ID [--interval MS]                    a live progress bar until the run ends
+ *   gq watch ID                                    a live progress bar until the run ends (events)
  *   gq cancel ID
+ *   gq eval RUN_ID --checkpoint best|latest|step:N --dataset FILE.json [--batch-size N]
+ *                                                  evaluate a checkpoint of a training run
+ *
+ * External runs (trained elsewhere, logged here):
+ *
+ *   gq external NAME [--config FILE.json]          open one: prints "<id> running"
+ *   gq log ID --step N name=value [name=value ...] points at one step
+ *   gq log ID --file points.jsonl                  a file of {name, step, value, time?} lines
+ *   gq finish ID [--status succeeded|failed|cancelled] [--error MESSAGE]
  *
  * Every command takes --url (or GQ_API_URL, default http://localhost:8080), --key (or
  * GQ_API_KEY) and --json (print the API's JSON instead of text). Exit status: 0 done, 1 the run
@@ -14,18 +23,37 @@
  */
 import { readFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
+import type { MAX_POINTS_PER_REQUEST } from '../api/metrics/metrics.schemas.js';
 import { loadCliConfig } from '../config.js';
-import { ApiError, TERMINAL_STATUSES, createApiClient, type RunResponse } from './api-client.js';
+import {
+  ApiError,
+  createApiClient,
+  type ApiClient,
+  type MetricPointInput,
+  type RunResponse,
+} from './api-client.js';
+import { followRun } from './follow-run.js';
+import { PointsFileError, readPointBatches } from './metric-points-file.js';
 import { progressLine } from './run-progress.js';
 
 const USAGE = `usage: gq <command> [options]
   submit CONFIG.json [--idempotency-key K]
   list [--status queued|running|succeeded|failed|cancelled] [--kind train|eval|external] [--limit N] [--cursor C]
   show ID
-  watch ID [--interval MS]
+  watch ID
   cancel ID
+  eval RUN_ID --checkpoint best|latest|step:N --dataset DATASET.json [--batch-size N] [--idempotency-key K]
+  external NAME [--config CONFIG.json] [--idempotency-key K]
+  log ID --step N NAME=VALUE [NAME=VALUE ...]
+  log ID --file POINTS.jsonl
+  finish ID [--status succeeded|failed|cancelled] [--error MESSAGE]
 options: --url URL (GQ_API_URL)  --key KEY (GQ_API_KEY)  --json
 `;
+
+/** Points a `log` request carries: the server's limit (the type breaks if the limit changes). */
+const POINTS_PER_REQUEST: typeof MAX_POINTS_PER_REQUEST = 10_000;
+
+const FINISH_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
 
 class UsageError extends Error {}
 
@@ -48,6 +76,82 @@ function describeRun(run: RunResponse): string {
   return lines.join('\n');
 }
 
+/** A JSON file the command reads (a run body, a config, a data set); `object`: it must be `{}`. */
+async function readJsonFile(file: string, what: string, object = false): Promise<unknown> {
+  let value: unknown;
+  try {
+    value = JSON.parse(await readFile(file, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`cannot read ${what} ${file}: ${(error as Error).message}`);
+  }
+  if (object && (typeof value !== 'object' || value === null || Array.isArray(value)))
+    throw new UsageError(`${what} ${file} must hold a JSON object`);
+  return value;
+}
+
+/** `name=value` arguments of `gq log` as points at `step`. */
+function pointsFromPairs(pairs: string[], step: number): MetricPointInput[] {
+  if (pairs.length === 0) throw new UsageError('gq log --step N needs name=value arguments');
+  const seen = new Set<string>();
+  return pairs.map((pair) => {
+    const eq = pair.indexOf('=');
+    const name = pair.slice(0, eq);
+    const text = pair.slice(eq + 1);
+    const value = Number(text);
+    // Number('') is 0 and Number('1e400') Infinity: neither is a value anyone typed.
+    if (eq <= 0 || text.trim() === '' || !Number.isFinite(value))
+      throw new UsageError(`'${pair}' is not name=value with a finite number as value`);
+    if (seen.has(name)) throw new UsageError(`${name} is given twice`);
+    seen.add(name);
+    return { name, step, value };
+  });
+}
+
+/**
+ * Posts a points file in requests of POINTS_PER_REQUEST. A refused request names its points by
+ * their line in the file; the requests before it were stored (sending them again is harmless).
+ */
+async function logPointsFile(
+  client: ApiClient,
+  id: string,
+  file: string,
+): Promise<{ received: number; inserted: number }> {
+  const total = { received: 0, inserted: 0 };
+  try {
+    for await (const { points, lines } of readPointBatches(file, POINTS_PER_REQUEST)) {
+      let answer;
+      try {
+        answer = await client.logMetrics(id, points);
+      } catch (error) {
+        if (!(error instanceof ApiError)) throw error;
+        const where = (path: string) =>
+          path.replace(/^body\.points\.(\d+)/, (_, i: string) => `${file}:${lines[Number(i)]}`);
+        throw new ApiError(error.status, {
+          ...error.problem,
+          detail: `${error.problem.detail} (lines ${lines[0]}-${lines.at(-1)}; inserted ${total.inserted} of ${total.received} before them)`,
+          errors: error.problem.errors?.map((e) => ({ ...e, path: where(e.path) })),
+        });
+      }
+      total.received += answer.received;
+      total.inserted += answer.inserted;
+    }
+  } catch (error) {
+    if (error instanceof PointsFileError) throw new UsageError(error.message);
+    throw error;
+  }
+  if (total.received === 0) throw new UsageError(`${file} holds no points`);
+  return total;
+}
+
+/** An integer option of at least `min`, or a usage error naming it. */
+function integerOption(name: string, text: string | undefined, min: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isInteger(value) || value < min)
+    throw new UsageError(`--${name} must be an integer of at least ${min}`);
+  return value;
+}
+
 async function main(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -62,11 +166,17 @@ async function main(argv: string[]): Promise<number> {
       kind: { type: 'string' },
       limit: { type: 'string' },
       cursor: { type: 'string' },
-      interval: { type: 'string' },
+      checkpoint: { type: 'string' },
+      dataset: { type: 'string' },
+      'batch-size': { type: 'string' },
+      config: { type: 'string' },
+      step: { type: 'string' },
+      file: { type: 'string' },
+      error: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const [command, arg] = positionals;
+  const [command, arg, ...rest] = positionals;
   if (values.help || !command) {
     process.stdout.write(USAGE);
     return values.help ? 0 : 2;
@@ -85,12 +195,7 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'submit': {
       if (!arg) throw new UsageError('gq submit needs a config file (the POST /v1/runs body)');
-      let body: unknown;
-      try {
-        body = JSON.parse(await readFile(arg, 'utf8'));
-      } catch (error) {
-        throw new UsageError(`cannot read ${arg}: ${(error as Error).message}`);
-      }
+      const body = await readJsonFile(arg, 'config');
       const run = await client.submit(body as Parameters<typeof client.submit>[0], {
         idempotencyKey: values['idempotency-key'],
       });
@@ -133,25 +238,84 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'watch': {
       const id = needId();
-      const interval = values.interval === undefined ? 1000 : Number(values.interval);
-      if (!Number.isInteger(interval) || interval < 100 || interval > 60_000)
-        throw new UsageError('--interval is milliseconds, 100..60000');
-      const tty = process.stdout.isTTY === true;
+      // On a terminal the line redraws in place; in a pipe each change is a new line.
+      const redraw = process.stdout.isTTY === true && !values.json;
       let last = '';
-      for (;;) {
-        const run = await client.get(id);
-        const line = values.json ? JSON.stringify(run) : progressLine(run);
-        // On a terminal the line redraws in place; in a pipe each change is a new line.
-        if (tty && !values.json) process.stdout.write(`\r${line}\x1b[K`);
-        else if (line !== last) out(line);
-        last = line;
-        if (TERMINAL_STATUSES.has(run.status)) {
-          if (tty && !values.json) process.stdout.write('\n');
-          if (!values.json) out(`${run.id} ${run.status}`);
-          return run.status === 'succeeded' ? 0 : 1;
-        }
-        await new Promise((resolve) => setTimeout(resolve, interval));
+      const run = await followRun(client, id, {
+        onChange(run) {
+          const line = values.json ? JSON.stringify(run) : progressLine(run);
+          if (redraw) process.stdout.write(`\r${line}\x1b[K`);
+          else if (line !== last) out(line);
+          last = line;
+        },
+        onDrop(reason) {
+          if (redraw) process.stdout.write('\n');
+          process.stderr.write(`gq: lost the event stream (${reason}); reconnecting\n`);
+        },
+      });
+      if (redraw) process.stdout.write('\n');
+      if (!values.json) out(`${run.id} ${run.status}`);
+      return run.status === 'succeeded' ? 0 : 1;
+    }
+    case 'eval': {
+      const runId = needId();
+      const which = values.checkpoint;
+      if (!which || !/^(latest|best|step:\d+)$/.test(which))
+        throw new UsageError('gq eval needs --checkpoint best, latest or step:N');
+      if (!values.dataset) throw new UsageError('gq eval needs --dataset FILE.json (a data set)');
+      const dataset = await readJsonFile(values.dataset, 'data set', true);
+      const batchSize = integerOption('batch-size', values['batch-size'], 1);
+      const run = await client.submit(
+        {
+          kind: 'eval',
+          checkpoint: { runId, which },
+          dataset: dataset as Parameters<typeof client.submit>[0]['dataset'],
+          ...(batchSize === undefined ? {} : { batchSize }),
+        },
+        { idempotencyKey: values['idempotency-key'] },
+      );
+      print(run, () => `${run.id} ${run.status}`);
+      return 0;
+    }
+    case 'external': {
+      if (!arg) throw new UsageError('gq external needs a name for the run');
+      const config = values.config
+        ? ((await readJsonFile(values.config, 'config', true)) as Record<string, unknown>)
+        : undefined;
+      const run = await client.createExternal(
+        { kind: 'external', name: arg, ...(config ? { config } : {}) },
+        { idempotencyKey: values['idempotency-key'] },
+      );
+      print(run, () => `${run.id} ${run.status}`);
+      return 0;
+    }
+    case 'log': {
+      const id = needId();
+      const step = integerOption('step', values.step, 0);
+      if ((step === undefined) === (values.file === undefined))
+        throw new UsageError('gq log needs either --step N name=value ... or --file POINTS.jsonl');
+      let answer: { received: number; inserted: number };
+      if (values.file !== undefined) {
+        if (rest.length > 0) throw new UsageError('gq log --file takes no name=value arguments');
+        answer = await logPointsFile(client, id, values.file);
+      } else {
+        const points = pointsFromPairs(rest, step!);
+        answer = await client.logMetrics(id, points);
       }
+      print(answer, () => `inserted ${answer.inserted} of ${answer.received}`);
+      return 0;
+    }
+    case 'finish': {
+      const id = needId();
+      const status = (values.status ?? 'succeeded') as (typeof FINISH_STATUSES)[number];
+      if (!FINISH_STATUSES.includes(status))
+        throw new UsageError(`--status must be one of ${FINISH_STATUSES.join(', ')}`);
+      const run = await client.finish(id, {
+        status,
+        ...(values.error === undefined ? {} : { error: values.error }),
+      });
+      print(run, () => `${run.id} ${run.status}`);
+      return 0;
     }
     default:
       throw new UsageError(`unknown command '${command}'`);

@@ -2,13 +2,14 @@
  * The `gq` CLI and the typed client against a real API (in this process) on a real database and
  * queue; `watch` follows a tiny run that a real worker process trains to the end.
  */
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiError, createApiClient } from '../../src/client/api-client.js';
 import { startApi, trainBody, type TestApi } from '../helpers/api.js';
+import { runGq } from '../helpers/cli.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
 
@@ -48,23 +49,11 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-/** Runs the CLI as a user would (async: the API answering it lives in this process). */
-function gq(
+/** Runs the CLI against this file's API. */
+const gq = (
   args: string[],
   env: Record<string, string | undefined> = { GQ_API_URL: api.url, GQ_API_KEY: api.key },
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      ['--import', 'tsx', 'src/client/cli.ts', ...args],
-      { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, timeout: 90_000 },
-      (error, stdout, stderr) => {
-        const code = error ? (typeof error.code === 'number' ? error.code : -1) : 0;
-        resolve({ code, stdout, stderr });
-      },
-    );
-  });
-}
+) => runGq(args, env);
 
 const UUID = /[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/;
 
@@ -132,6 +121,10 @@ describe('gq without a worker', () => {
     const unknown = await gq(['frobnicate']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toMatch(/unknown command 'frobnicate'/);
+    // watch follows events now: nothing polls, so there is no interval to set.
+    const interval = await gq(['watch', id, '--interval', '200']);
+    expect(interval.code).toBe(2);
+    expect(interval.stderr).toMatch(/Unknown option '--interval'/);
   });
 });
 
@@ -163,7 +156,7 @@ describe('the typed client', () => {
 });
 
 describe('gq watch', () => {
-  it('shows progress and metrics until a real worker finishes the run, then exits 0', async () => {
+  it('shows progress and metrics from the events of a run a real worker trains to the end, then exits 0', async () => {
     worker = spawn(process.execPath, ['--import', 'tsx', 'src/worker/main.ts'], {
       env: {
         ...process.env,
@@ -183,7 +176,7 @@ describe('gq watch', () => {
     const submitted = await gq(['submit', configFile]);
     const id = submitted.stdout.split(' ')[0]!;
     expect(id).toMatch(UUID);
-    const watched = await gq(['watch', id, '--interval', '200']);
+    const watched = await gq(['watch', id]);
     expect(watched.stderr, workerLog.slice(-2000)).toBe('');
     expect(watched.code, watched.stdout).toBe(0);
     const lines = watched.stdout.trim().split('\n');
