@@ -93,6 +93,12 @@ export interface ApiClientOptions {
    * as long as it is read. @defaultValue 30000
    */
   timeoutMs?: number;
+  /**
+   * An event stream that brings nothing for this long (the server sends a keepalive every 15 s)
+   * is taken for a dead connection and ends, as a dropped one does, so the caller reconnects.
+   * @defaultValue 45000
+   */
+  streamSilenceMs?: number;
   /** @defaultValue globalThis.fetch */
   fetch?: typeof fetch;
 }
@@ -171,6 +177,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
   const base = options.baseUrl.replace(/\/+$/, '');
   const doFetch = options.fetch ?? globalThis.fetch;
   const timeoutMs = options.timeoutMs ?? 30_000;
+  const streamSilenceMs = options.streamSilenceMs ?? 45_000;
 
   async function request<T>(
     method: 'GET' | 'POST',
@@ -205,8 +212,10 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
    * stream of the API (they frame events alike), so another stream is one line below.
    */
   async function* eventStream<T>(path: string, signal: AbortSignal | undefined): AsyncGenerator<T> {
-    // The timeout covers the wait for the headers only; the stream itself may live for hours.
+    // The timeout covers the wait for the headers only; the stream itself may live for hours,
+    // as long as something (an event, a keepalive) arrives every streamSilenceMs.
     const connecting = new AbortController();
+    const silent = new AbortController();
     const timer = setTimeout(
       () => connecting.abort(new DOMException(`no answer within ${timeoutMs} ms`, 'TimeoutError')),
       timeoutMs,
@@ -215,7 +224,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
     try {
       res = await doFetch(base + path, {
         headers: { authorization: `Bearer ${options.apiKey}`, accept: 'text/event-stream' },
-        signal: signal ? AbortSignal.any([signal, connecting.signal]) : connecting.signal,
+        signal: AbortSignal.any([connecting.signal, silent.signal, ...(signal ? [signal] : [])]),
       });
     } catch (error) {
       if (signal?.aborted) return;
@@ -230,7 +239,22 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         `${path}: expected text/event-stream, got ${res.headers.get('content-type')}`,
       );
     }
-    const frames = readSseFrames(res.body);
+    let silence: NodeJS.Timeout | undefined;
+    const heard = (): void => {
+      clearTimeout(silence);
+      silence = setTimeout(() => silent.abort(), streamSilenceMs);
+    };
+    heard();
+    const frames = readSseFrames(
+      res.body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, controller) {
+            heard();
+            controller.enqueue(chunk);
+          },
+        }),
+      ),
+    );
     try {
       while (!signal?.aborted) {
         let next: IteratorResult<{ event: string; data: string }>;
@@ -244,6 +268,7 @@ export function createApiClient(options: ApiClientOptions): ApiClient {
         yield JSON.parse(next.value.data) as T;
       }
     } finally {
+      clearTimeout(silence);
       // Closes the connection when the caller stops early (`break` in its for-await loop).
       await frames.return(undefined);
     }

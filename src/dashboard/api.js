@@ -57,15 +57,19 @@ export async function api(method, path, body) {
 
 /**
  * Follows an event stream of the API (Server-Sent Events): `/v1/runs/:id/events` or
- * `/v1/events`. Reconnects after a drop (a second later) and calls `onState(true)` on every
- * connection, so the page can read again what it may have missed meanwhile. Returns a function
- * that stops it.
+ * `/v1/events`. Reconnects after a drop (a second later), and after STREAM_SILENCE_MS without a
+ * byte (the server sends a keepalive every 15 s, so that is a dead link that never closed), and
+ * calls `onState(true)` on every connection, so the page can read again what it may have missed
+ * meanwhile. Returns a function that stops it.
  */
+const STREAM_SILENCE_MS = 45_000;
+
 export function followEvents(path, onEvent, onState = () => {}) {
   let stopped = false;
   let abort = new AbortController();
   (async () => {
     while (!stopped) {
+      let silence;
       try {
         const res = await fetch(path, {
           headers: { authorization: `Bearer ${apiKey()}` },
@@ -77,6 +81,9 @@ export function followEvents(path, onEvent, onState = () => {}) {
         const decoder = new TextDecoder();
         let buffer = '';
         for (;;) {
+          const current = abort;
+          clearTimeout(silence);
+          silence = setTimeout(() => current.abort(), STREAM_SILENCE_MS);
           const { value, done } = await reader.read();
           if (done) break;
           buffer += decoder.decode(value, { stream: true });
@@ -90,8 +97,9 @@ export function followEvents(path, onEvent, onState = () => {}) {
           }
         }
       } catch {
-        // dropped or stopped
+        // dropped, silent or stopped
       }
+      clearTimeout(silence);
       onState(false);
       if (!stopped) await new Promise((r) => setTimeout(r, 1000));
       abort = new AbortController();

@@ -4,13 +4,13 @@
  * submissions are only checked and enqueued here (no worker takes them).
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApiClient, type ApiClient } from '../../src/client/api-client.js';
 import { startApi, trainBody, type TestApi } from '../helpers/api.js';
 import { runGq, startGq } from '../helpers/cli.js';
+import { startTcpRelay } from '../helpers/tcp-relay.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue } from '../helpers/queue.js';
 
@@ -176,36 +176,6 @@ describe('gq external, log, finish', () => {
   });
 });
 
-/**
- * A TCP relay to the API that a test can cut: `drop()` ends every open connection, and while
- * `paused` new ones are closed at once, as during an API restart.
- */
-async function startRelay(target: string) {
-  const { port } = new URL(target);
-  const sockets = new Set<net.Socket>();
-  const state = { paused: false };
-  const server = net.createServer((client) => {
-    if (state.paused) return void client.destroy();
-    const upstream = net.connect(Number(port), '127.0.0.1');
-    for (const [a, b] of [
-      [client, upstream],
-      [upstream, client],
-    ] as const) {
-      sockets.add(a);
-      a.pipe(b);
-      a.on('error', () => b.destroy());
-      a.on('close', () => (sockets.delete(a), b.destroy()));
-    }
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    url: `http://127.0.0.1:${(server.address() as net.AddressInfo).port}`,
-    state,
-    drop: () => sockets.forEach((s) => s.destroy()),
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
-  };
-}
-
 describe('gq watch of an external run', () => {
   it('redraws on its events and exits 0 when the run is finished succeeded meanwhile', async () => {
     const run = await client.createExternal({ kind: 'external', name: 'watched' });
@@ -230,7 +200,7 @@ describe('gq watch of an external run', () => {
   });
 
   it('reconnects after the stream drops and reads the run again: a finish it missed exits 1', async () => {
-    const relay = await startRelay(api.url);
+    const relay = await startTcpRelay(api.url);
     const run = await client.createExternal({ kind: 'external', name: 'dropped' });
     const watch = startGq(['watch', run.id, '--json'], {
       GQ_API_URL: relay.url,

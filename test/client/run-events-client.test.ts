@@ -12,6 +12,7 @@ import {
 import { startApi, trainBody, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue } from '../helpers/queue.js';
+import { startTcpRelay } from '../helpers/tcp-relay.js';
 
 let db: TestDatabase;
 let queue: Awaited<ReturnType<typeof createTestQueue>>;
@@ -158,6 +159,34 @@ describe('ApiClient.events', () => {
       value: undefined,
     });
     await closing;
+  });
+
+  it('ends a stream that falls silent without closing (a dead link), and not one that keeps talking', async () => {
+    const relay = await startTcpRelay(api.url);
+    try {
+      const run = await client.createExternal({ kind: 'external', name: 'silent' });
+      const quiet = createApiClient({ baseUrl: relay.url, apiKey: api.key, streamSilenceMs: 600 });
+      const events = quiet.events(run.id)[Symbol.asyncIterator]();
+      expect((await nextEvent(events, 'opening status')).type).toBe('status');
+      // Events every 200 ms keep it open past three silence periods.
+      for (let step = 0; step < 10; step++) {
+        await client.logMetrics(run.id, [{ name: 'loss', step, value: 1 / (step + 1) }]);
+        expect((await nextEvent(events, `the points of step ${step}`)).type).toBe('metrics');
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      // The link goes quiet but stays open: the stream ends after the silence, not never.
+      relay.state.muted = true;
+      await client.logMetrics(run.id, [{ name: 'loss', step: 99, value: 0.01 }]);
+      const quietSince = Date.now();
+      expect(await within(events.next(), 'end of the silent stream', 5000)).toEqual({
+        done: true,
+        value: undefined,
+      });
+      expect(Date.now() - quietSince).toBeGreaterThanOrEqual(300);
+    } finally {
+      relay.drop();
+      await relay.close();
+    }
   });
 
   it("allEvents opens with ready, then yields every run's status, without metric batches", async () => {
