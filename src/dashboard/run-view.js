@@ -40,8 +40,11 @@ export function renderRun(main, runId, { api }) {
       run.device ? `<span>device <b>${escapeHtml(run.device)}</b></span>` : '',
       `<span>duration <b>${duration(run)}</b></span>`,
       `<span>attempts <b>${run.attempts}</b></span>`,
+      run.bestValAccuracy != null
+        ? `<span>best val acc. <b>${number(run.bestValAccuracy, 3)}</b></span>`
+        : '',
       run.result?.valAccuracy != null
-        ? `<span>val acc. <b>${number(run.result.valAccuracy, 3)}</b></span>`
+        ? `<span>final val acc. <b>${number(run.result.valAccuracy, 3)}</b></span>`
         : '',
     ].join('');
     main.querySelector('#cancel').hidden = !['queued', 'running'].includes(run.status);

@@ -1,11 +1,11 @@
 /**
- * The runs list, the queue panel (depths, active jobs, workers) and the form that submits a training run and
- * shows the API's validation messages field by field.
+ * The runs list, the queue panel (depths, active jobs, workers) and the form that submits a
+ * training run and shows the API's validation messages field by field.
  *
  * The list is live over `/v1/events`: a progress event redraws its row's progress in place; a
- * status event (a run submitted, started, finished) reads the list and the queue again, at most
- * a few times a second however busy the queue is. Workers announce no events, so the queue panel
- * is also read every 10 s to keep the workers' liveness current.
+ * status or checkpoint event (a run submitted, started, finished; a new best val accuracy) reads
+ * the list and the queue again, at most a few times a second however busy the queue is. Workers
+ * announce no events, so the queue panel is also read every 10 s to keep their liveness current.
  */
 import { followEvents } from './api.js';
 import { duration, escapeHtml, number, progressBar, statusBadge } from './format.js';
@@ -77,7 +77,7 @@ export function renderRuns(main, { api, navigate }) {
           <td class="progress-cell">${progressBar(r.progress)}</td>
           <td>${escapeHtml(r.backend ?? '')}</td>
           <td class="num">${duration(r)}</td>
-          <td class="num">${number(r.result?.valAccuracy ?? undefined, 3)}</td>
+          <td class="num best">${number(r.bestValAccuracy ?? undefined, 3)}</td>
           <td class="num">${new Date(r.createdAt).toLocaleString()}</td>
         </tr>`,
       )
@@ -187,7 +187,8 @@ export function renderRuns(main, { api, navigate }) {
     '/v1/events',
     (type, event) => {
       if (type === 'progress') showProgress(event);
-      else if (type === 'status') refreshSoon();
+      // A checkpoint comes with validation metrics: the best val accuracy may have moved.
+      else if (type === 'status' || type === 'checkpoint') refreshSoon();
     },
     (connected) => {
       main.querySelector('#live').textContent = connected ? '● live' : 'reconnecting…';

@@ -142,6 +142,21 @@ export async function latestPoints(
     ORDER BY name, bucket DESC`;
 }
 
+/** The highest value of series `name` of each of `runIds` that has it, from the coarsest level. */
+export async function seriesMaxima(
+  prisma: PrismaClient,
+  runIds: string[],
+  name: string,
+): Promise<Map<string, number>> {
+  if (runIds.length === 0) return new Map();
+  const top = ROLLUP_LEVELS[ROLLUP_LEVELS.length - 1];
+  const rows = await prisma.$queryRaw<Array<{ runId: string; max: number }>>`
+    SELECT "runId"::text AS "runId", max("max") AS "max" FROM "MetricRollup"
+    WHERE "runId" = ANY(${runIds}::uuid[]) AND name = ${name} AND level = ${top}
+    GROUP BY "runId"`;
+  return new Map(rows.map((r) => [r.runId, r.max]));
+}
+
 /** Names of the run's series, from the coarsest rollup level (a few rows, not a scan). */
 export async function seriesNames(prisma: PrismaClient, runId: string): Promise<string[]> {
   const top = ROLLUP_LEVELS[ROLLUP_LEVELS.length - 1];

@@ -190,6 +190,29 @@ describe('GET /v1/runs', () => {
 });
 
 describe('GET /v1/runs/:id and friends', () => {
+  it('gives each run its best val/accuracy so far, in the list and alone (null when it has none)', async () => {
+    const logged = (await postJson(`${api.url}/v1/runs`, { kind: 'external', name: 'best' })).json
+      .id;
+    const none = (await postJson(`${api.url}/v1/runs`, { kind: 'external', name: 'none' })).json.id;
+    const ingested = await postJson(`${api.url}/v1/runs/${logged}/metrics`, {
+      points: [
+        { name: 'val/accuracy', step: 100, value: 0.5 },
+        { name: 'val/accuracy', step: 200, value: 0.8 },
+        { name: 'val/accuracy', step: 300, value: 0.7 },
+        { name: 'train/accuracy', step: 300, value: 0.99 },
+      ],
+    });
+    expect(ingested.status).toBe(200);
+    const list = (await getJson(`${api.url}/v1/runs?kind=external`)).json.items;
+    const byId = new Map(list.map((r: { id: string }) => [r.id, r]));
+    expect(byId.get(logged)).toMatchObject({ bestValAccuracy: 0.8 });
+    expect(byId.get(none)).toMatchObject({ bestValAccuracy: null });
+    expect((await getJson(`${api.url}/v1/runs/${logged}`)).json).toMatchObject({
+      bestValAccuracy: 0.8,
+      latestMetrics: { 'val/accuracy': { step: 300, value: 0.7 } },
+    });
+  });
+
   it('shows a run with its latest metrics, its metric series and its checkpoints', async () => {
     const id = (await postJson(`${api.url}/v1/runs`, trainBody())).json.id;
     await prisma.metricPoint.createMany({

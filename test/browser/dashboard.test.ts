@@ -78,6 +78,8 @@ describe('dashboard', () => {
     expect(await page.evaluate("localStorage.getItem('gq.apiKey')")).toBe(api.key);
     const row = page.locator(`tr[data-run="${externalId}"]`);
     await expect.poll(() => row.locator('.status').textContent()).toBe('running');
+    // The best of the 20 val/accuracy points logged (the last, 0.3 + 0.6 * (1 - e^-3.8)).
+    expect(await row.locator('.best').textContent()).toBe('0.887');
     await page.screenshot({ path: path.join(OUTPUT, 'runs-list.png'), fullPage: true });
   });
 

@@ -142,6 +142,8 @@ export const runResponse = z.object({
   finishedAt: isoDateTime.nullable(),
   /** The data set as the run saw it: classes (label order) and normalisation. */
   dataInfo: z.record(z.string(), z.unknown()).nullable(),
+  /** The highest `val/accuracy` so far, null when none (GET /v1/runs and /v1/runs/:id). */
+  bestValAccuracy: z.number().nullable().optional(),
   /** Newest point of each metric (GET /v1/runs/:id only). */
   latestMetrics: z
     .record(z.string(), z.object({ step: z.number().int(), value: z.number() }))

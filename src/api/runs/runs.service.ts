@@ -5,7 +5,7 @@
 import type { Queue } from 'bullmq';
 import type { CancelRequests } from '../../cancel-requests.js';
 import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
-import { latestPoints } from '../../db/metric-rollups.js';
+import { latestPoints, seriesMaxima } from '../../db/metric-rollups.js';
 import type { Config } from '../../config.js';
 import { TRAINING_QUEUE } from '../../jobs.js';
 import { DEFAULT_RETRY_POLICY, enqueueRun, type RetryPolicy } from '../../run-queue.js';
@@ -47,7 +47,17 @@ interface LatestMetric {
   value: number;
 }
 
-export function runView(run: Run, latestMetrics?: LatestMetric[]) {
+/** What the list and a single run add to the row: read from the metric rollups. */
+interface RunViewExtras {
+  latestMetrics?: LatestMetric[];
+  /** The highest `val/accuracy` so far; null when the run has none. */
+  bestValAccuracy?: number | null;
+}
+
+/** The metric the runs list ranks runs by ("best val accuracy"). */
+export const BEST_METRIC = 'val/accuracy';
+
+export function runView(run: Run, { latestMetrics, bestValAccuracy }: RunViewExtras = {}) {
   return {
     id: run.id,
     kind: run.kind,
@@ -75,6 +85,7 @@ export function runView(run: Run, latestMetrics?: LatestMetric[]) {
           ),
         }
       : {}),
+    ...(bestValAccuracy !== undefined ? { bestValAccuracy } : {}),
   };
 }
 
@@ -418,15 +429,24 @@ export function createRunsService({
       });
       const page = runs.slice(0, query.limit);
       const last = page[page.length - 1];
+      const best = await seriesMaxima(
+        prisma,
+        page.map((r) => r.id),
+        BEST_METRIC,
+      );
       return {
-        items: page.map((r) => runView(r)),
+        items: page.map((r) => runView(r, { bestValAccuracy: best.get(r.id) ?? null })),
         nextCursor: runs.length > query.limit && last ? encodeCursor(last) : null,
       };
     },
 
     async getRun(id: string) {
       const run = await findRun(id);
-      return runView(run, await latestPoints(prisma, id));
+      const [latestMetrics, best] = await Promise.all([
+        latestPoints(prisma, id),
+        seriesMaxima(prisma, [id], BEST_METRIC),
+      ]);
+      return runView(run, { latestMetrics, bestValAccuracy: best.get(id) ?? null });
     },
 
     async getCheckpoints(id: string) {
