@@ -70,6 +70,8 @@ function describeRun(run: RunResponse): string {
     `finished  ${run.finishedAt ?? '-'}`,
     `backend   ${run.backend ?? '-'}   attempts ${run.attempts}`,
   ];
+  if (run.bestValAccuracy != null)
+    lines.push(`best      val/accuracy ${run.bestValAccuracy.toPrecision(4)}`);
   for (const [name, point] of Object.entries(run.latestMetrics ?? {}))
     lines.push(`  ${name.padEnd(22)} ${point.value.toPrecision(4)} (step ${point.step})`);
   if (run.result) lines.push(`result    ${JSON.stringify(run.result)}`);

@@ -74,10 +74,20 @@ describe('gq without a worker', () => {
     const list = await gq(['list', '--limit', '5']);
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(new RegExp(`${id}\\s+queued\\s+from-cli`));
+    await db.prisma.metricPoint.createMany({
+      data: [0.75, 0.5].map((value, i) => ({
+        runId: id,
+        name: 'val/accuracy',
+        step: i,
+        value,
+        wallTime: new Date(),
+      })),
+    });
     const show = await gq(['show', id]);
     expect(show.code).toBe(0);
     expect(show.stdout).toMatch(new RegExp(`id\\s+${id}`));
     expect(show.stdout).toMatch(/status\s+queued/);
+    expect(show.stdout).toMatch(/best\s+val\/accuracy 0\.7500/);
     const json = await gq(['show', id, '--json']);
     expect(JSON.parse(json.stdout)).toMatchObject({ id, status: 'queued', name: 'from-cli' });
   });
