@@ -60,6 +60,15 @@ export function renderRun(main, runId, { api }) {
     return run;
   }
 
+  let reload;
+  /** Reads the run again, once for a burst of events. */
+  function reloadRunSoon() {
+    reload ??= setTimeout(() => {
+      reload = undefined;
+      void loadRun().catch(() => undefined);
+    }, 500);
+  }
+
   async function loadCheckpoints() {
     const { items } = await api('GET', `/v1/runs/${runId}/checkpoints`);
     main.querySelector('#checkpoints tbody').innerHTML =
@@ -126,6 +135,8 @@ export function renderRun(main, runId, { api }) {
           // A series the page has no chart for yet (the first points of a run): rebuild.
           rebuilding = rebuildCharts().finally(() => (rebuilding = undefined));
         }
+        // New validation figures may move the best val accuracy in the header.
+        if (event.series.some((s) => s.name === 'val/accuracy')) reloadRunSoon();
       } else if (type === 'checkpoint') {
         void loadCheckpoints();
       }
@@ -161,6 +172,7 @@ export function renderRun(main, runId, { api }) {
     });
 
   return () => {
+    clearTimeout(reload);
     stop();
     for (const c of charts) c.destroy();
   };

@@ -164,6 +164,8 @@ describe('dashboard', () => {
     expect(logged.json.inserted).toBe(1);
     const accuracy = page.locator('.chart', { has: page.locator('h3', { hasText: 'Accuracy' }) });
     await expect.poll(() => accuracy.getAttribute('data-points'), { timeout: 10_000 }).toBe('21');
+    // The header's best val accuracy follows the new best.
+    await expect.poll(() => page.locator('#meta').textContent()).toMatch(/best val acc\. 0\.970/);
     expect(await page.evaluate('window.notReloaded')).toBe(true);
     await page.screenshot({ path: path.join(OUTPUT, 'run-page.png'), fullPage: true });
   });
