@@ -103,6 +103,12 @@ const envSchema = z.object({
   /** Requests one API key may make per RATE_LIMIT_WINDOW_SECONDS, across all API replicas; 0 turns limiting off. */
   RATE_LIMIT_MAX: z.coerce.number().int().min(0).max(1_000_000).default(600),
   RATE_LIMIT_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(60),
+  /**
+   * Unknown or revoked API keys one client address may present per AUTH_FAILURE_WINDOW_SECONDS
+   * before it gets 429 for the rest of the window (each costs a lookup); 0 turns it off.
+   */
+  AUTH_FAILURE_MAX: z.coerce.number().int().min(0).max(1_000_000).default(100),
+  AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
   /** Comma-separated origins allowed to call the API from a browser; empty: CORS off. */
   CORS_ORIGINS: z
     .string()

@@ -37,6 +37,7 @@ import { createHealthRouter } from './health/health.router.js';
 import { modelsRoutes } from './models/models.routes.js';
 import type { RunModelsService } from './models/run-models.service.js';
 import { rateLimitPerKey } from './middleware/rate-limit.js';
+import { createFailedAuthLimit } from './auth/failed-auth-limit.js';
 import { rejectPrototypeKeys } from './middleware/reject-prototype-keys.js';
 import { requireJsonBody } from './middleware/require-json-body.js';
 import { createDocsRouter } from './openapi/docs.router.js';
@@ -57,6 +58,8 @@ export type AppConfig = Pick<
   | 'PROMETHEUS_AUTH'
   | 'RATE_LIMIT_MAX'
   | 'RATE_LIMIT_WINDOW_SECONDS'
+  | 'AUTH_FAILURE_MAX'
+  | 'AUTH_FAILURE_WINDOW_SECONDS'
   | 'CORS_ORIGINS'
   | 'TRUST_PROXY'
   | 'DATA_ROOT'
@@ -181,7 +184,16 @@ export function createApp(deps: AppDeps): Express {
 
   const guard = Router();
   guard.use(
-    authenticate(deps.apiKeys ?? createApiKeyStore(deps.prisma)),
+    authenticate(
+      deps.apiKeys ?? createApiKeyStore(deps.prisma),
+      createFailedAuthLimit({
+        redis: deps.redis,
+        keyPrefix: config.QUEUE_PREFIX,
+        max: config.AUTH_FAILURE_MAX,
+        windowSeconds: config.AUTH_FAILURE_WINDOW_SECONDS,
+        logger: deps.logger,
+      }),
+    ),
     rateLimitPerKey({
       redis: deps.redis,
       keyPrefix: config.QUEUE_PREFIX,

@@ -6,6 +6,7 @@
 import type { RequestHandler, Response } from 'express';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
 import type { ApiKeyStore, AuthenticatedKey } from './api-key-store.js';
+import type { FailedAuthLimit } from './failed-auth-limit.js';
 import { grants, requiredScope } from './scopes.js';
 
 export function authenticatedKey(res: Response): AuthenticatedKey {
@@ -14,8 +15,11 @@ export function authenticatedKey(res: Response): AuthenticatedKey {
   return key;
 }
 
-/** Looks the bearer key up; every failure is the same 401 so probing learns nothing. */
-export function authenticate(store: ApiKeyStore): RequestHandler {
+/**
+ * Looks the bearer key up; every failure is the same 401 so probing learns nothing. With
+ * `failures`, an address that presented too many unknown keys gets 429 before any lookup.
+ */
+export function authenticate(store: ApiKeyStore, failures?: FailedAuthLimit): RequestHandler {
   return async (req, res, next) => {
     const header = req.get('authorization');
     const match = header === undefined ? null : /^Bearer +([\x21-\x7e]{1,200}) *$/i.exec(header);
@@ -26,8 +30,13 @@ export function authenticate(store: ApiKeyStore): RequestHandler {
           : 'the Authorization header is not `Bearer <key>`',
       );
     }
+    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
+    await failures?.check(address);
     const key = await store.verify(match[1]!);
-    if (!key) throw new UnauthorizedError('the API key is unknown or revoked');
+    if (!key) {
+      await failures?.recordFailure(address);
+      throw new UnauthorizedError('the API key is unknown or revoked');
+    }
     res.locals['apiKey'] = key;
     next();
   };

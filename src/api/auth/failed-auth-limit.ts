@@ -1,0 +1,75 @@
+/**
+ * A limit on failed API key lookups per client address, counted in Redis so every API replica
+ * sees the same count (rate-limiter-flexible, as the per-key limit).
+ *
+ * Keys have 256 random bits, so guessing one is hopeless; what the limit protects is Postgres:
+ * every unknown key costs a lookup. An address that presented AUTH_FAILURE_MAX unknown or
+ * revoked keys within AUTH_FAILURE_WINDOW_SECONDS gets 429 with `Retry-After` for the rest of the
+ * window, before any lookup, whatever key it sends. Requests without a key cost no lookup and
+ * are not counted. The address is Express's `req.ip`: behind a proxy, set TRUST_PROXY, or every
+ * client shares the proxy's address (and its limit).
+ */
+import type { Redis } from 'ioredis';
+import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
+import type { Logger } from '../../logger.js';
+import { HttpError } from '../errors.js';
+
+export interface FailedAuthLimitOptions {
+  redis: Redis;
+  /** Redis key prefix, shared by the replicas of one deployment. */
+  keyPrefix: string;
+  /** Failed lookups per window per address; 0 turns the limit off. */
+  max: number;
+  windowSeconds: number;
+  logger: Logger;
+}
+
+export interface FailedAuthLimit {
+  /** Throws 429 while `address` is over its limit. */
+  check(address: string): Promise<void>;
+  /** Counts a failed lookup from `address`. */
+  recordFailure(address: string): Promise<void>;
+}
+
+export function createFailedAuthLimit(options: FailedAuthLimitOptions): FailedAuthLimit {
+  if (options.max === 0) return { check: async () => undefined, recordFailure: async () => {} };
+  const limiter = new RateLimiterRedis({
+    storeClient: options.redis,
+    keyPrefix: `${options.keyPrefix}:authfail`,
+    points: options.max,
+    duration: options.windowSeconds,
+    rejectIfRedisNotReady: true,
+    // While Redis is away each replica counts on its own rather than not at all.
+    insuranceLimiter: new RateLimiterMemory({
+      points: options.max,
+      duration: options.windowSeconds,
+    }),
+  });
+  return {
+    async check(address) {
+      let state;
+      try {
+        state = await limiter.get(address);
+      } catch (error) {
+        options.logger.error(
+          { err: error },
+          'failed-authentication limit unavailable; let through',
+        );
+        return;
+      }
+      if (!state || state.consumedPoints < options.max) return;
+      const retryAfter = Math.max(1, Math.ceil(state.msBeforeNext / 1000));
+      throw new HttpError(
+        429,
+        'Too Many Requests',
+        `too many unknown API keys from this address (${options.max} per ${options.windowSeconds} s); retry in ${retryAfter} s`,
+        [],
+        { 'Retry-After': String(retryAfter) },
+      );
+    },
+    async recordFailure(address) {
+      // consume() rejects once the address is over the limit, which is what check() reports.
+      await limiter.consume(address).catch(() => undefined);
+    },
+  };
+}
