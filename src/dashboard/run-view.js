@@ -8,10 +8,11 @@ import { duration, escapeHtml, number, progressBar, statusBadge } from './format
 import { createSeriesChart } from './series-chart.js';
 
 const CHARTS = [
-  { title: 'Loss', names: ['train/loss', 'val/loss'] },
-  { title: 'Accuracy', names: ['train/accuracy', 'val/accuracy', 'val/top5'] },
+  { title: 'Loss', names: ['train/loss', 'train/epoch_loss', 'val/loss'] },
+  { title: 'Accuracy', names: ['train/accuracy', 'train/top5', 'val/accuracy', 'val/top5'] },
   { title: 'Learning rate', names: ['train/lr'] },
   { title: 'Throughput (images/s)', names: ['train/images_per_sec'] },
+  { title: 'Memory (MB)', names: ['system/rss_mb', 'system/tensor_mb', 'system/gpu_mb'] },
 ];
 
 export function renderRun(main, runId, { api }) {

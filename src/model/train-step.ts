@@ -13,6 +13,7 @@ import { trainableVariables } from './layer-variables.js';
 import { learningRateAt, lrScheduleSchema, type LrScheduleInput } from './lr-schedule.js';
 import { Optimizer, type OptimizerConfigInput, type OptimizerState } from './optimizer.js';
 import { mixSeed } from './seed.js';
+import { topKHits } from './top-k-hits.js';
 
 /** The paper's weight on each auxiliary classifier's loss. */
 export const AUX_LOSS_WEIGHT = 0.3;
@@ -41,6 +42,8 @@ export interface StepResult {
   mainLoss: number;
   /** Top-1 accuracy of the main head on this batch, 0..1. */
   accuracy: number;
+  /** Top-5 accuracy of the main head on this batch, 0..1. */
+  top5: number;
   learningRate: number;
 }
 
@@ -91,6 +94,7 @@ export class Trainer {
 
     let mainLoss: tf.Scalar | undefined;
     let correct: tf.Scalar | undefined;
+    let correct5: tf.Scalar | undefined;
     const { value, grads } = tf.variableGrads(() => {
       const outputs = this.model.apply(images, { training: true }) as tf.Tensor | tf.Tensor[];
       const [main, ...aux] = Array.isArray(outputs) ? outputs : [outputs];
@@ -102,6 +106,7 @@ export class Trainer {
       correct = tf.keep(
         tf.sum(tf.cast(tf.equal(tf.argMax(main as tf.Tensor, 1), labels), 'float32')) as tf.Scalar,
       );
+      correct5 = tf.keep(topKHits(main as tf.Tensor2D, labels, 5));
       return aux.reduce<tf.Scalar>(
         (total, logits) => tf.add(total, tf.mul(ce(logits), auxWeight)) as tf.Scalar,
         mainCe,
@@ -109,18 +114,20 @@ export class Trainer {
     }, variables);
 
     this.optimizer.apply(variables, grads, learningRate);
-    const [loss, main, hits] = [
+    const [loss, main, hits, hits5] = [
       value.dataSync()[0],
       mainLoss?.dataSync()[0],
       correct?.dataSync()[0],
+      correct5?.dataSync()[0],
     ];
-    tf.dispose([value, mainLoss, correct, ...Object.values(grads)]);
+    tf.dispose([value, mainLoss, correct, correct5, ...Object.values(grads)]);
     this.nextStep = step + 1;
     return {
       step,
       loss: loss ?? Number.NaN,
       mainLoss: main ?? Number.NaN,
       accuracy: (hits ?? 0) / images.shape[0],
+      top5: (hits5 ?? 0) / images.shape[0],
       learningRate,
     };
   }

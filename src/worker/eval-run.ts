@@ -9,6 +9,7 @@ import type { EvalResult } from '../jobs.js';
 import { loadBackend } from '../model/backend.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
+import { topKHits } from '../model/top-k-hits.js';
 import type { ChildMessage, EvalStartMessage } from './ipc.js';
 import type { RunControls } from './train-run.js';
 import { openTrainingData } from './training-data.js';
@@ -79,10 +80,7 @@ export async function runEvaluation(
           undefined,
           tf.Reduction.SUM,
         );
-        const { indices } = tf.topk(logits, k);
-        const hit5 = tf.sum(
-          tf.cast(tf.any(tf.equal(indices, tf.expandDims(labels, 1)), 1), 'int32'),
-        );
+        const hit5 = topKHits(logits, labels, k);
         return [ce.dataSync()[0] ?? 0, tf.argMax(logits, 1).dataSync(), hit5.dataSync()[0] ?? 0];
       });
       for (let i = 0; i < batch.count; i++) {

@@ -19,6 +19,7 @@ import {
 } from '../model/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
 import { createTrainer } from '../model/train-step.js';
+import { topKHits } from '../model/top-k-hits.js';
 import type { ChildMessage, MetricPointMessage, StartMessage } from './ipc.js';
 import { openTrainingData, type TrainingData } from './training-data.js';
 
@@ -49,6 +50,39 @@ function yieldToEvents(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
 
+/**
+ * Sums over the steps of the running epoch, for its mean training figures. Older checkpoints
+ * carry only the first two; the others then start from 0 (the epoch's figures are approximate
+ * once, never the weights).
+ */
+interface EpochTotals {
+  epochSteps: number;
+  epochAccuracySum: number;
+  epochTop5Sum: number;
+  /** Main-head cross-entropy: comparable with val/loss (train/loss adds the aux heads). */
+  epochMainLossSum: number;
+}
+
+function emptyEpochTotals(): EpochTotals {
+  return { epochSteps: 0, epochAccuracySum: 0, epochTop5Sum: 0, epochMainLossSum: 0 };
+}
+
+/**
+ * What the training process costs the machine, in MB: its resident memory, the memory its
+ * tensors hold, and GPU memory when the backend reports it (WebGL-style backends do; the native
+ * CUDA backend does not).
+ */
+function systemMetrics(): Record<string, number> {
+  const memory = tf.memory() as tf.MemoryInfo & { numBytesInGPU?: number };
+  return {
+    'system/rss_mb': process.memoryUsage().rss / 2 ** 20,
+    'system/tensor_mb': memory.numBytes / 2 ** 20,
+    ...(memory.numBytesInGPU !== undefined
+      ? { 'system/gpu_mb': memory.numBytesInGPU / 2 ** 20 }
+      : {}),
+  };
+}
+
 /** Mean main-head loss, top-1 and top-5 accuracy over the validation set. */
 async function validate(
   model: ReturnType<typeof createGoogLeNet>,
@@ -75,7 +109,7 @@ async function validate(
         tf.Reduction.SUM,
       );
       const hit1 = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
-      const hit5 = tf.sum(tf.cast(topK(logits, labels, k), 'float32'));
+      const hit5 = topKHits(logits, labels, k);
       return [ce.dataSync()[0] ?? 0, hit1.dataSync()[0] ?? 0, hit5.dataSync()[0] ?? 0];
     });
     count += batch.count;
@@ -85,12 +119,6 @@ async function validate(
   }
   if (count === 0) return null;
   return { loss: loss / count, accuracy: top1 / count, top5: top5 / count };
-}
-
-/** Whether each label is among the k highest logits of its row. */
-function topK(logits: tf.Tensor2D, labels: tf.Tensor1D, k: number): tf.Tensor1D {
-  const { indices } = tf.topk(logits, k);
-  return tf.any(tf.equal(indices, tf.expandDims(labels, 1)), 1) as tf.Tensor1D;
 }
 
 async function checkpointDigest(
@@ -191,17 +219,16 @@ export async function runTraining(
     const manifest = await saveCheckpoint(dir, {
       model,
       optimizer: trainer.optimizer.getState(),
-      state: { step, epoch, seed: train.seed, metrics, data: { epochAccuracySum, epochSteps } },
+      state: { step, epoch, seed: train.seed, metrics, data: { ...epochTotals } },
     });
     const { bytes, sha256 } = await checkpointDigest(dir, manifest);
     emit({ type: 'checkpoint', step, epoch, location: dir, bytes, sha256, metrics });
   };
 
   let step = 0;
-  // The running epoch's training accuracy, carried through checkpoints so a mid-epoch resume
-  // reports the same train/accuracy as an uninterrupted run.
-  let epochAccuracySum = 0;
-  let epochSteps = 0;
+  // The running epoch's training sums, carried through checkpoints so a mid-epoch resume reports
+  // the same epoch figures as an uninterrupted run.
+  let epochTotals = emptyEpochTotals();
   let stopped: 'cancel' | 'shutdown' | undefined;
   let lastCheckpoint = -1;
   // Resume: weights, optimizer state and step from the newest checkpoint that loads; the data
@@ -222,9 +249,7 @@ export async function runTraining(
           top5: saved['val/top5'] ?? Number.NaN,
         };
       }
-      const data = (loaded.state.data ?? {}) as { epochAccuracySum?: number; epochSteps?: number };
-      epochAccuracySum = data.epochAccuracySum ?? 0;
-      epochSteps = data.epochSteps ?? 0;
+      epochTotals = { ...emptyEpochTotals(), ...(loaded.state.data as Partial<EpochTotals>) };
       lastCheckpoint = step;
       emit({ type: 'resumed', step, location });
       break;
@@ -258,13 +283,17 @@ export async function runTraining(
       tf.dispose([images, labels]);
       step = result.step + 1;
       trainLoss = result.loss;
-      epochAccuracySum += result.accuracy;
-      epochSteps += 1;
+      epochTotals.epochSteps += 1;
+      epochTotals.epochAccuracySum += result.accuracy;
+      epochTotals.epochTop5Sum += result.top5;
+      epochTotals.epochMainLossSum += result.mainLoss;
       if (result.step % start.metricsEverySteps === 0 || step === totalSteps) {
         point('train/loss', result.step, result.loss);
         point('train/lr', result.step, result.learningRate);
         point('train/images_per_sec', result.step, train.batchSize / seconds);
         point('train/data_wait_ms', result.step, dataWaitMs);
+        for (const [name, value] of Object.entries(systemMetrics()))
+          point(name, result.step, value);
       }
       emit({ type: 'progress', step, totalSteps, epoch });
       if (Date.now() - lastFlush >= METRIC_FLUSH_MS) flush();
@@ -283,9 +312,11 @@ export async function runTraining(
     if (stopped) break;
     // Epoch metrics are stamped with the epoch's last step, so they line up with train/*.
     const at = step - 1;
-    point('train/accuracy', at, epochAccuracySum / Math.max(epochSteps, 1));
-    epochAccuracySum = 0;
-    epochSteps = 0;
+    const steps = Math.max(epochTotals.epochSteps, 1);
+    point('train/accuracy', at, epochTotals.epochAccuracySum / steps);
+    point('train/top5', at, epochTotals.epochTop5Sum / steps);
+    point('train/epoch_loss', at, epochTotals.epochMainLossSum / steps);
+    epochTotals = emptyEpochTotals();
     const val = await validate(model, data, shape, train.batchSize, modelSpec.numClasses);
     if (val) {
       lastVal = { step, ...val };

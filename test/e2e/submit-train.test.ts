@@ -162,6 +162,34 @@ describe('submit → queue → worker → Postgres', () => {
     expect(series['val/accuracy'].map((p: { step: number }) => p.step)).toEqual([13, 27, 41]);
     expect(series['val/accuracy'].at(-1).value).toBeGreaterThan(0.1);
 
+    // Per-epoch training figures and the process's own cost, beside the step metrics.
+    const more = Object.fromEntries(
+      (
+        await getJson(
+          `${api.url}/v1/runs/${id}/metrics?names=train/accuracy,train/top5,train/epoch_loss,system/rss_mb,system/tensor_mb`,
+        )
+      ).json.series.map((s: { name: string; points: Array<{ step: number; value: number }> }) => [
+        s.name,
+        s.points,
+      ]),
+    );
+    for (const name of ['train/accuracy', 'train/top5', 'train/epoch_loss'])
+      expect(
+        more[name].map((p: { step: number }) => p.step),
+        name,
+      ).toEqual([13, 27, 41]);
+    more['train/top5'].forEach((p: { value: number }, i: number) =>
+      expect(p.value).toBeGreaterThanOrEqual(more['train/accuracy'][i].value),
+    );
+    expect(more['train/top5'].at(-1).value).toBeLessThanOrEqual(1);
+    expect(more['train/epoch_loss'].at(-1).value).toBeLessThan(more['train/epoch_loss'][0].value);
+    // Written with train/loss; a GoogLeNet under tfjs holds tens of MB at least.
+    expect(more['system/rss_mb'].map((p: { step: number }) => p.step)).toEqual(
+      loss.map((p) => p.step),
+    );
+    expect(more['system/rss_mb'].at(-1).value).toBeGreaterThan(50);
+    expect(more['system/tensor_mb'].at(-1).value).toBeGreaterThan(1);
+
     const checkpoints = (await getJson(`${api.url}/v1/runs/${id}/checkpoints`)).json.items;
     // Every 10 steps and at the end (42); retention keeps the latest two.
     expect(checkpoints.map((c: { step: number }) => c.step)).toEqual([40, 42]);

@@ -105,13 +105,16 @@ describe('resuming a killed run', () => {
         .filter((p) => p.name === 'train/loss' && p.step >= 4)
         .map((p) => [p.step, p.value]);
     expect(loss(c.messages)).toEqual(loss(a.messages));
-    // Epoch-level training accuracy too, although the resumed epoch began before the resume.
-    const accuracy = (ms: ChildMessage[]) =>
-      ms
-        .flatMap((m) => (m.type === 'metrics' ? m.points : []))
-        .filter((p) => p.name === 'train/accuracy')
-        .map((p) => [p.step, p.value]);
-    expect(accuracy(c.messages)).toEqual(accuracy(a.messages));
+    // Epoch-level training figures too, although the resumed epoch began before the resume.
+    for (const name of ['train/accuracy', 'train/top5', 'train/epoch_loss']) {
+      const epochFigures = (ms: ChildMessage[]) =>
+        ms
+          .flatMap((m) => (m.type === 'metrics' ? m.points : []))
+          .filter((p) => p.name === name)
+          .map((p) => [p.step, p.value]);
+      expect(epochFigures(a.messages).length, name).toBeGreaterThan(0);
+      expect(epochFigures(c.messages), name).toEqual(epochFigures(a.messages));
+    }
     const result = (ms: ChildMessage[]) => ms.find((m) => m.type === 'done');
     expect(result(c.messages)).toMatchObject({
       result: { steps: 16, finalLoss: expect.any(Number) },
