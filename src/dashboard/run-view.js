@@ -1,10 +1,12 @@
 /**
  * One run: status, progress and details that follow the run's event stream; charts of loss,
  * accuracy, learning rate and throughput (and any other series an external run logs) that grow
- * live; checkpoints, config and error; a cancel button.
+ * live; checkpoints, config and error; an eval run's scores and confusion matrix; a cancel
+ * button.
  */
 import { followEvents } from './api.js';
 import { duration, escapeHtml, number, progressBar, statusBadge } from './format.js';
+import { evalResultHtml } from './eval-result.js';
 import { createSeriesChart } from './series-chart.js';
 
 const CHARTS = [
@@ -23,6 +25,7 @@ export function renderRun(main, runId, { api }) {
       <p><button id="cancel" class="danger" type="button">Cancel run</button> <span id="live" class="live"></span></p>
       <div class="error" id="error"></div>
     </div>
+    <div class="panel" id="eval" hidden></div>
     <div class="grid" id="charts"></div>
     <div class="grid">
       <div class="panel"><h2>Checkpoints</h2><table id="checkpoints"><tbody></tbody></table></div>
@@ -53,6 +56,9 @@ export function renderRun(main, runId, { api }) {
       ? `${run.error.name}: ${run.error.message}`
       : '';
     main.querySelector('#config').textContent = JSON.stringify(run.config, null, 2);
+    const evaluation = main.querySelector('#eval');
+    evaluation.hidden = !(run.kind === 'eval' && run.result);
+    if (!evaluation.hidden) evaluation.innerHTML = evalResultHtml(run);
   }
 
   async function loadRun() {

@@ -183,6 +183,57 @@ describe('dashboard', () => {
     await page.screenshot({ path: path.join(OUTPUT, 'run-cancelled.png'), fullPage: true });
   });
 
+  it("shows an eval run's scores, per-class figures and confusion matrix", async () => {
+    const trained = await db.prisma.run.create({
+      data: { kind: 'train', name: 'trained', status: 'succeeded', config: {} },
+    });
+    const evaluated = await db.prisma.run.create({
+      data: {
+        kind: 'eval',
+        name: 'eval-of-trained',
+        status: 'succeeded',
+        config: { checkpoint: { runId: trained.id, step: 40 } },
+        result: {
+          top1: 0.75,
+          top5: 1,
+          loss: 0.61,
+          count: 8,
+          backend: 'wasm',
+          perClass: [
+            { label: 'cat', precision: 1, recall: 0.5, count: 4 },
+            { label: 'dog', precision: 2 / 3, recall: 1, count: 4 },
+          ],
+          confusionMatrix: [
+            [2, 2],
+            [0, 4],
+          ],
+        },
+      },
+    });
+    await page.goto(`${api.url}/runs/${evaluated.id}`);
+    const summary = page.locator('#eval-summary');
+    await summary.waitFor();
+    expect(await summary.textContent()).toMatch(
+      /top-1 75\.0%\s+top-5 100\.0%\s+loss 0\.6100\s+images 8/,
+    );
+    expect(await page.locator('#eval-per-class tbody tr').allTextContents()).toEqual([
+      expect.stringMatching(/cat\s*4\s*100\.0%\s*50\.0%/),
+      expect.stringMatching(/dog\s*4\s*66\.7%\s*100\.0%/),
+    ]);
+    // Half the cats taken for dogs: a red cell; the dogs all right: a green one.
+    const cell = (row: number, column: number) =>
+      page.locator(`#eval-confusion tbody tr:nth-child(${row}) td:nth-of-type(${column})`);
+    expect(await cell(1, 2).textContent()).toBe('2');
+    expect(await cell(1, 2).getAttribute('style')).toMatch(/rgba\(201, 58, 58, 0\.57\)/);
+    expect(await cell(2, 2).getAttribute('style')).toMatch(/rgba\(29, 138, 78, 1\.00\)/);
+    expect(await cell(2, 1).getAttribute('style')).toBeNull();
+    await page.locator('#eval a', { hasText: `run ${trained.id.slice(0, 8)}` }).click();
+    await page.waitForURL(`${api.url}/runs/${trained.id}`);
+    await page.goBack();
+    await summary.waitFor();
+    await page.screenshot({ path: path.join(OUTPUT, 'eval-run.png'), fullPage: true });
+  });
+
   it('shows the API validation messages of a refused submission', async () => {
     await page.goto(`${api.url}/`);
     await page.locator('#spec').fill(JSON.stringify(trainBody({ train: { epochs: 0 } })));
