@@ -30,6 +30,7 @@ import { createDashboardRouter } from './dashboard/dashboard.router.js';
 import { deadLetterRoutes } from './dead-letter/dead-letter.routes.js';
 import { eventsRoutes } from './events/events.routes.js';
 import { createRunEventHub, type RunEventHub } from './events/run-event-hub.js';
+import { createEventStreams, type EventStreams } from './events/event-stream.js';
 import { INGEST_PATH, metricsRoutes } from './metrics/metrics.routes.js';
 import { createMetricsService } from './metrics/metrics.service.js';
 import { createApiMetrics, type ApiMetrics } from './observability/prometheus.js';
@@ -90,6 +91,8 @@ export interface AppDeps {
    * (a duplicate of `redis`) on the first stream. Pass one to close it on shutdown.
    */
   eventHub?: RunEventHub;
+  /** The open event streams; pass one to end them on shutdown (`endAll()`). */
+  eventStreams?: EventStreams;
   /** BullMQ events of the training queue, for the Prometheus job counters. */
   jobEvents?: QueueEvents;
 }
@@ -98,6 +101,7 @@ export interface AppDeps {
 interface AppParts {
   events: RunEventPublisher;
   hub: RunEventHub;
+  streams: EventStreams;
   metrics: ApiMetrics;
 }
 
@@ -105,6 +109,7 @@ function appParts(deps: AppDeps): AppParts {
   return {
     events: deps.events ?? createRunEventPublisher(deps.redis, deps.config.QUEUE_PREFIX),
     hub: deps.eventHub ?? createRunEventHub(deps.redis, deps.config.QUEUE_PREFIX),
+    streams: deps.eventStreams ?? createEventStreams(),
     metrics: createApiMetrics({
       queue: deps.queue,
       prisma: deps.prisma,
@@ -125,7 +130,7 @@ export function apiRoutes(deps: AppDeps, parts: AppParts = appParts(deps)): Rout
     ...runsRoutes(runs),
     ...modelsRoutes(deps.models, deps.maxImageBytes),
     ...metricsRoutes(metrics),
-    ...eventsRoutes({ prisma: deps.prisma, hub: parts.hub }),
+    ...eventsRoutes({ prisma: deps.prisma, hub: parts.hub, streams: parts.streams }),
     ...deadLetterRoutes(runs),
     ...queuesRoutes(deps),
   ];

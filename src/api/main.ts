@@ -9,7 +9,7 @@ import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
 import { createArtifactStore } from '../artifacts/create-artifact-store.js';
 import { createApiKeyStore } from './auth/api-key-store.js';
-import { endEventStreams } from './events/event-stream.js';
+import { createEventStreams } from './events/event-stream.js';
 import { createRunEventHub } from './events/run-event-hub.js';
 import { createRunModelsService } from './models/run-models.service.js';
 
@@ -30,6 +30,7 @@ redis.on('error', (error) => logger.error({ err: error }, 'rate-limit redis erro
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 // Live run events for /v1/runs/:id/events (its own subscriber connection, made on first use).
 const eventHub = createRunEventHub(redis, config.QUEUE_PREFIX);
+const eventStreams = createEventStreams();
 // Job started/completed/failed for the Prometheus counters.
 const jobEvents = new QueueEvents(TRAINING_QUEUE, {
   connection: { url: config.REDIS_URL },
@@ -59,6 +60,7 @@ const server = createApp({
   config,
   apiKeys,
   eventHub,
+  eventStreams,
   jobEvents,
   retry: { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS },
 }).listen(config.PORT, () => {
@@ -68,12 +70,21 @@ const server = createApp({
 async function shutdown(signal: string): Promise<void> {
   logger.info({ signal }, 'shutting down');
   // Finish in-flight requests before closing what they use. Event streams never finish by
-  // themselves: they are ended (their clients reconnect elsewhere), and idle keep-alive
-  // connections closed, so that close() does not wait for them.
+  // themselves: they are ended (their clients reconnect elsewhere; new ones get 503), and idle
+  // keep-alive connections closed, so that close() does not wait for them. Whatever is still
+  // open shortly before the grace period ends is cut, so the process exits rather than killed.
   const closed = new Promise((resolve) => server.close(resolve));
-  endEventStreams();
+  eventStreams.endAll();
   server.closeIdleConnections();
+  const backstop = setTimeout(
+    () => {
+      logger.warn('connections still open at the shutdown deadline; closing them');
+      server.closeAllConnections();
+    },
+    Math.max(1000, config.SHUTDOWN_GRACE_MS - 5000),
+  );
   await closed;
+  clearTimeout(backstop);
   models.close();
   await Promise.allSettled([
     queue.close(),

@@ -1,10 +1,12 @@
 /**
  * The API process (`src/api/main.ts`) shuts down gracefully on SIGTERM even while clients hold
- * event streams open: the streams are ended (clients reconnect elsewhere), the process exits 0
- * well within compose's grace period instead of waiting for connections that never finish.
+ * event streams open: the streams are ended (clients reconnect elsewhere), a stream asked for
+ * afterwards on a connection that was busy gets none, and the process exits 0 well within
+ * compose's grace period instead of waiting for connections that never finish.
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { freePort } from '../helpers/private-services.js';
@@ -76,8 +78,32 @@ describe('API shutdown', () => {
       expect(all.first).toMatch(/^event: ready/);
       expect(one.first).toMatch(/^event: status/);
 
+      // A keep-alive connection busy at the signal (a request whose body is still arriving),
+      // which then asks for a stream: it must not get one that keeps the process alive.
+      const busy = net.connect(port, '127.0.0.1');
+      let received = '';
+      busy.on('data', (d: Buffer) => (received += d.toString()));
+      busy.on('error', () => undefined);
+      const closedBusy = new Promise<void>((resolve) => busy.once('close', () => resolve()));
+      const body = JSON.stringify({ kind: 'external', name: 'slow' });
+      busy.write(
+        `POST /v1/runs HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${key}\r\n` +
+          `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body.slice(0, 5)}`,
+      );
+      await new Promise((resolve) => setTimeout(resolve, 200));
+
       const signalled = Date.now();
       api.kill('SIGTERM');
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      busy.write(body.slice(5));
+      await waitFor(
+        'the slow request to be answered',
+        () => /"id"/.test(received) || undefined,
+        5000,
+      );
+      expect(received).toMatch(/^HTTP\/1\.1 201/);
+      if (!busy.destroyed)
+        busy.write(`GET /v1/events HTTP/1.1\r\nHost: api\r\nAuthorization: Bearer ${key}\r\n\r\n`);
       const code = await Promise.race([
         exited,
         new Promise((resolve) => setTimeout(() => resolve('still running after 10 s'), 10_000)),
@@ -86,6 +112,9 @@ describe('API shutdown', () => {
       expect(Date.now() - signalled).toBeLessThan(10_000);
       expect(await all.ended).toBe(true);
       expect(await one.ended).toBe(true);
+      await closedBusy;
+      // Refused (503) or the connection closed: never a stream.
+      expect(received).not.toMatch(/text\/event-stream/);
     } finally {
       if (api.exitCode === null) api.kill('SIGKILL');
       await exited;

@@ -4,7 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createRunEventPublisher } from '../../src/run-events.js';
+import { createRunEventPublisher, runEventChannel } from '../../src/run-events.js';
 import { withRunEvents } from '../../src/worker/publishing-run-store.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { createRunStore } from '../../src/worker/run-store.js';
@@ -197,6 +197,34 @@ describe('GET /v1/runs/:id/events', () => {
     }
   });
 
+  it('leaves no subscription behind when clients leave, even while their stream is being set up', async () => {
+    const created = await postJson(`${ingesting.url}/v1/runs`, { kind: 'external', name: 'left' });
+    const id = created.json.id as string;
+    const channel = runEventChannel(queue.prefix, id);
+    // Aborted at different moments: before the answer, right after it, after the first event.
+    await Promise.all(
+      Array.from({ length: 12 }, async (_, i) => {
+        const abort = new AbortController();
+        const res = fetch(`${streaming.url}/v1/runs/${id}/events`, {
+          headers: { authorization: `Bearer ${streaming.key}` },
+          signal: abort.signal,
+        }).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, i * 3));
+        abort.abort();
+        await res;
+      }),
+    );
+    const redis = new Redis(REDIS_URL);
+    try {
+      await waitUntil(async () => {
+        const [, subscribers] = (await redis.pubsub('NUMSUB', channel)) as [string, number];
+        return subscribers === 0;
+      }, 'the subscription to go');
+    } finally {
+      await redis.quit();
+    }
+  });
+
   it('answers 404 for an unknown run and needs a key like every /v1 route', async () => {
     const unknown = '00000000-0000-4000-8000-000000000000';
     expect((await getJson(`${streaming.url}/v1/runs/${unknown}/events`)).status).toBe(404);
@@ -253,3 +281,11 @@ describe('GET /v1/events', () => {
     expect((await fetch(`${streaming.url}/v1/events`)).status).toBe(401);
   });
 });
+
+async function waitUntil(probe: () => Promise<boolean>, what: string): Promise<void> {
+  const deadline = Date.now() + 5000;
+  while (!(await probe())) {
+    if (Date.now() > deadline) throw new Error(`no ${what} within 5 s`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}

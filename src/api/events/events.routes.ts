@@ -16,13 +16,17 @@ import type { PrismaClient } from '../../db/index.js';
 import { NotFoundError } from '../errors.js';
 import { defineRoute, type RouteSpec } from '../route.js';
 import { runIdParams } from '../runs/runs.schemas.js';
-import { eventStream } from './event-stream.js';
+import type { EventStreams } from './event-stream.js';
 import type { RunEventHub } from './run-event-hub.js';
 
 const STREAM_DESCRIPTION =
   'An event stream (`text/event-stream`): `event: <type>`, `data:` the event as JSON';
 
-export function eventsRoutes(deps: { prisma: PrismaClient; hub: RunEventHub }): RouteSpec[] {
+export function eventsRoutes(deps: {
+  prisma: PrismaClient;
+  hub: RunEventHub;
+  streams: EventStreams;
+}): RouteSpec[] {
   return [
     defineRoute({
       method: 'get',
@@ -31,9 +35,9 @@ export function eventsRoutes(deps: { prisma: PrismaClient; hub: RunEventHub }): 
       summary: "A run's live events (text/event-stream): status, progress, metrics, checkpoint",
       request: { params: runIdParams },
       responses: { 200: { description: STREAM_DESCRIPTION } },
-      async handle({ params }, res, req) {
+      async handle({ params }, res) {
         const runId = params.id;
-        const stream = eventStream(req, res);
+        const stream = deps.streams.start(res);
         const stop = await deps.hub.listen(runId, (event) =>
           stream.send({ type: event.type, data: event }),
         );
@@ -69,8 +73,8 @@ export function eventsRoutes(deps: { prisma: PrismaClient; hub: RunEventHub }): 
         "Every run's live status, progress and checkpoint events (text/event-stream), for runs lists",
       request: {},
       responses: { 200: { description: STREAM_DESCRIPTION } },
-      async handle(_input, res, req) {
-        const stream = eventStream(req, res);
+      async handle(_input, res) {
+        const stream = deps.streams.start(res);
         const stop = await deps.hub.listenAll((event) =>
           stream.send({ type: event.type, data: event }),
         );

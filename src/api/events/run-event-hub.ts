@@ -2,6 +2,9 @@
  * One Redis subscriber connection per API process, shared by every open event stream: a stream
  * adds a listener for its run's channel, and the channel is subscribed while anyone listens.
  * The connection is made on the first listener, so an API that serves no stream opens none.
+ * `listen` resolves once the channel's SUBSCRIBE is confirmed, for every caller (also those who
+ * join a channel whose SUBSCRIBE is still on its way), so a stream that then reads its snapshot
+ * misses no event published after it.
  */
 import type { Redis } from 'ioredis';
 import { allRunsEventChannel, runEventChannel, type RunEvent } from '../../run-events.js';
@@ -18,7 +21,11 @@ export interface RunEventHub {
 
 export function createRunEventHub(redis: Redis, prefix: string): RunEventHub {
   let subscriber: Redis | undefined;
-  const listeners = new Map<string, Set<RunEventListener>>();
+  /** Per subscribed channel: its listeners, and its SUBSCRIBE's confirmation. */
+  const channels = new Map<
+    string,
+    { listeners: Set<RunEventListener>; subscribed: Promise<unknown> }
+  >();
 
   function connection(): Redis {
     if (subscriber) return subscriber;
@@ -26,7 +33,7 @@ export function createRunEventHub(redis: Redis, prefix: string): RunEventHub {
     const sub = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
     sub.on('error', () => undefined);
     sub.on('message', (channel: string, message: string) => {
-      const set = listeners.get(channel);
+      const set = channels.get(channel)?.listeners;
       if (!set) return;
       let event: RunEvent;
       try {
@@ -41,26 +48,34 @@ export function createRunEventHub(redis: Redis, prefix: string): RunEventHub {
   }
 
   async function listenTo(channel: string, listener: RunEventListener): Promise<() => void> {
-    let set = listeners.get(channel);
-    if (!set) {
-      listeners.set(channel, (set = new Set()));
-      await connection().subscribe(channel);
+    let entry = channels.get(channel);
+    if (!entry) {
+      entry = { listeners: new Set(), subscribed: connection().subscribe(channel) };
+      channels.set(channel, entry);
     }
-    set.add(listener);
-    return () => {
-      set.delete(listener);
-      if (set.size === 0 && listeners.get(channel) === set) {
-        listeners.delete(channel);
+    const joined = entry;
+    joined.listeners.add(listener);
+    const stop = (): void => {
+      joined.listeners.delete(listener);
+      if (joined.listeners.size === 0 && channels.get(channel) === joined) {
+        channels.delete(channel);
         void subscriber?.unsubscribe(channel).catch(() => undefined);
       }
     };
+    try {
+      await joined.subscribed;
+    } catch (error) {
+      stop();
+      throw error;
+    }
+    return stop;
   }
 
   return {
     listen: (runId, listener) => listenTo(runEventChannel(prefix, runId), listener),
     listenAll: (listener) => listenTo(allRunsEventChannel(prefix), listener),
     async close() {
-      listeners.clear();
+      channels.clear();
       await subscriber?.quit().catch(() => undefined);
       subscriber = undefined;
     },
