@@ -75,6 +75,19 @@ export function followEvents(path, onEvent, onState = () => {}) {
           headers: { authorization: `Bearer ${apiKey()}` },
           signal: abort.signal,
         });
+        if (res.status === 401 || res.status === 403) {
+          // A wrong key stays wrong: ask for another instead of knocking every second (which
+          // would count against this address's failed-key limit). The page follows again once
+          // a key is saved.
+          stopped = true;
+          onUnauthorized();
+          break;
+        }
+        if (res.status === 429) {
+          const seconds = Number(res.headers.get('retry-after')) || 10;
+          await new Promise((r) => setTimeout(r, seconds * 1000));
+          continue;
+        }
         if (!res.ok) throw new Error(`events: HTTP ${res.status}`);
         onState(true);
         const reader = res.body.getReader();
@@ -100,8 +113,9 @@ export function followEvents(path, onEvent, onState = () => {}) {
         // dropped, silent or stopped
       }
       clearTimeout(silence);
+      if (stopped) break; // the view is gone: its elements may belong to the next one
       onState(false);
-      if (!stopped) await new Promise((r) => setTimeout(r, 1000));
+      await new Promise((r) => setTimeout(r, 1000));
       abort = new AbortController();
     }
   })();

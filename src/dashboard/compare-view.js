@@ -20,7 +20,9 @@ export function renderCompare(main, { api }) {
     const runs = await Promise.all(runIds.map((id) => api('GET', `/v1/runs/${id}`)));
     const label = new Map(runs.map((r) => [r.id, r.name ?? r.id.slice(0, 8)]));
     main.querySelector('#which').innerHTML = runs
-      .map((r) => `<a href="/runs/${r.id}" data-link>${escapeHtml(label.get(r.id))}</a>`)
+      .map(
+        (r) => `<a href="/runs/${escapeHtml(r.id)}" data-link>${escapeHtml(label.get(r.id))}</a>`,
+      )
       .join(' · ');
     const names = runs
       .map((r) => new Set(Object.keys(r.latestMetrics ?? {})))

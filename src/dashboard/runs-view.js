@@ -61,17 +61,23 @@ export function renderRuns(main, { api, navigate }) {
   /** The rows shown, by run id, so progress events can redraw them. */
   let shown = new Map();
 
+  /** Reads answered out of order must not draw an older list over a newer one. */
+  let runsRead = 0;
+  let queueRead = 0;
+
   async function refreshRuns() {
     const query = new URLSearchParams({ limit: '50' });
     if (status.value) query.set('status', status.value);
     if (kind.value) query.set('kind', kind.value);
+    const mine = ++runsRead;
     const { items } = await api('GET', `/v1/runs?${query}`);
+    if (mine !== runsRead) return;
     shown = new Map(items.map((r) => [r.id, r]));
     tbody.innerHTML = items
       .map(
-        (r) => `<tr data-run="${r.id}">
-          <td><input type="checkbox" data-select="${r.id}" ${selected.has(r.id) ? 'checked' : ''}></td>
-          <td><a href="/runs/${r.id}" data-link>${escapeHtml(r.name ?? r.id.slice(0, 8))}</a></td>
+        (r) => `<tr data-run="${escapeHtml(r.id)}">
+          <td><input type="checkbox" data-select="${escapeHtml(r.id)}" ${selected.has(r.id) ? 'checked' : ''}></td>
+          <td><a href="/runs/${escapeHtml(r.id)}" data-link>${escapeHtml(r.name ?? r.id.slice(0, 8))}</a></td>
           <td>${statusBadge(r.status)}</td>
           <td>${escapeHtml(r.kind)}</td>
           <td class="progress-cell">${progressBar(r.progress)}</td>
@@ -85,7 +91,9 @@ export function renderRuns(main, { api, navigate }) {
   }
 
   async function refreshQueue() {
-    renderQueue(await api('GET', '/v1/queues'));
+    const mine = ++queueRead;
+    const queues = await api('GET', '/v1/queues');
+    if (mine === queueRead) renderQueue(queues);
   }
 
   async function refresh() {
@@ -124,8 +132,8 @@ export function renderRuns(main, { api, navigate }) {
       <table id="active-jobs"><tbody>${
         active
           .map(
-            (a) => `<tr data-run="${a.runId}">
-              <td><a href="/runs/${a.runId}" data-link>${escapeHtml(a.runName ?? a.runId.slice(0, 8))}</a></td>
+            (a) => `<tr data-run="${escapeHtml(a.runId)}">
+              <td><a href="/runs/${escapeHtml(a.runId)}" data-link>${escapeHtml(a.runName ?? a.runId.slice(0, 8))}</a></td>
               <td>${escapeHtml(a.job)}${a.attempt > 1 ? ` (attempt ${a.attempt})` : ''}</td>
               <td>${escapeHtml(a.workerId ?? '')} ${escapeHtml(a.device ?? '')}</td>
               <td class="progress-cell">${progressBar(a.progress)}</td>
@@ -170,7 +178,7 @@ export function renderRuns(main, { api, navigate }) {
     }
     try {
       const run = await api('POST', '/v1/runs', body);
-      result.innerHTML = `submitted <a href="/runs/${run.id}" data-link>${escapeHtml(run.name ?? run.id)}</a>`;
+      result.innerHTML = `submitted <a href="/runs/${escapeHtml(run.id)}" data-link>${escapeHtml(run.name ?? run.id)}</a>`;
       void refresh();
     } catch (error) {
       const p = error.problem;

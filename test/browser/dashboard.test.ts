@@ -241,4 +241,25 @@ describe('dashboard', () => {
     await page.locator('#problems li', { hasText: 'body.train' }).first().waitFor();
     expect(await page.locator('#problems').textContent()).toMatch(/Invalid request/);
   });
+
+  it('asks for a key once on a wrong one, instead of retrying its event stream every second', async () => {
+    const streamRequests: string[] = [];
+    const count = (request: { url(): string }) => {
+      if (request.url().includes('/v1/events')) streamRequests.push(request.url());
+    };
+    page.on('request', count);
+    try {
+      await page.goto('about:blank'); // a new document, not a fragment change
+      await page.goto(`${api.url}/#token=gq_${'x'.repeat(43)}`);
+      await page.locator('#key-dialog[open]').waitFor();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      // One attempt: a wrong key would otherwise count against the address's failed-key limit.
+      expect(streamRequests).toHaveLength(1);
+    } finally {
+      page.off('request', count);
+    }
+    await page.locator('#key-input').fill(api.key);
+    await page.locator('#key-save').click();
+    await page.getByText('● live').waitFor();
+  });
 });
