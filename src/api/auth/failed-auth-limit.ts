@@ -5,7 +5,9 @@
  * Keys have 256 random bits, so guessing one is hopeless; what the limit protects is Postgres:
  * every unknown key costs a lookup. An address that presented AUTH_FAILURE_MAX unknown or
  * revoked keys within AUTH_FAILURE_WINDOW_SECONDS gets 429 with `Retry-After` for the rest of the
- * window, before any lookup, whatever key it sends. Requests without a key cost no lookup and
+ * window, before any lookup, unless it sends a key this replica verified within the window: so
+ * users who share an address (an office, a proxy) with a broken or hostile client keep working.
+ * Requests without a key cost no lookup and
  * are not counted. The address is Express's `req.ip`: behind a proxy, set TRUST_PROXY, or every
  * client shares the proxy's address (and its limit).
  */
@@ -25,14 +27,23 @@ export interface FailedAuthLimitOptions {
 }
 
 export interface FailedAuthLimit {
-  /** Throws 429 while `address` is over its limit. */
-  check(address: string): Promise<void>;
+  /** Throws 429 while `address` is over its limit, unless `keyHash` was verified lately. */
+  check(address: string, keyHash: string): Promise<void>;
   /** Counts a failed lookup from `address`. */
   recordFailure(address: string): Promise<void>;
+  /** Remembers a key that verified, so it passes a blocked address for a window. */
+  recordSuccess(keyHash: string): void;
 }
 
+/** Keys remembered as verified, per replica: enough for every user, bounded against floods. */
+const MAX_REMEMBERED_KEYS = 10_000;
+
 export function createFailedAuthLimit(options: FailedAuthLimitOptions): FailedAuthLimit {
-  if (options.max === 0) return { check: async () => undefined, recordFailure: async () => {} };
+  if (options.max === 0)
+    return { check: async () => undefined, recordFailure: async () => {}, recordSuccess: () => {} };
+  const windowMs = options.windowSeconds * 1000;
+  /** Key hash → when it last verified (insertion order = age, for eviction). */
+  const verified = new Map<string, number>();
   const limiter = new RateLimiterRedis({
     storeClient: options.redis,
     keyPrefix: `${options.keyPrefix}:authfail`,
@@ -46,7 +57,9 @@ export function createFailedAuthLimit(options: FailedAuthLimitOptions): FailedAu
     }),
   });
   return {
-    async check(address) {
+    async check(address, keyHash) {
+      const lastVerified = verified.get(keyHash);
+      if (lastVerified !== undefined && Date.now() - lastVerified < windowMs) return;
       let state;
       try {
         state = await limiter.get(address);
@@ -66,6 +79,11 @@ export function createFailedAuthLimit(options: FailedAuthLimitOptions): FailedAu
         [],
         { 'Retry-After': String(retryAfter) },
       );
+    },
+    recordSuccess(keyHash) {
+      verified.delete(keyHash);
+      verified.set(keyHash, Date.now());
+      if (verified.size > MAX_REMEMBERED_KEYS) verified.delete(verified.keys().next().value!);
     },
     async recordFailure(address) {
       // consume() rejects once the address is over the limit, which is what check() reports.
