@@ -20,6 +20,7 @@ import {
 import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
 import { createTrainer } from '../model/train-step.js';
 import { topKHits } from '../model/top-k-hits.js';
+import { emptyEpochTotals, epochMeans, restoreEpochTotals } from './epoch-totals.js';
 import type { ChildMessage, MetricPointMessage, StartMessage } from './ipc.js';
 import { openTrainingData, type TrainingData } from './training-data.js';
 
@@ -48,23 +49,6 @@ function tensorsOf(
  */
 function yieldToEvents(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
-}
-
-/**
- * Sums over the steps of the running epoch, for its mean training figures. Older checkpoints
- * carry only the first two; the others then start from 0 (the epoch's figures are approximate
- * once, never the weights).
- */
-interface EpochTotals {
-  epochSteps: number;
-  epochAccuracySum: number;
-  epochTop5Sum: number;
-  /** Main-head cross-entropy: comparable with val/loss (train/loss adds the aux heads). */
-  epochMainLossSum: number;
-}
-
-function emptyEpochTotals(): EpochTotals {
-  return { epochSteps: 0, epochAccuracySum: 0, epochTop5Sum: 0, epochMainLossSum: 0 };
 }
 
 /**
@@ -249,7 +233,7 @@ export async function runTraining(
           top5: saved['val/top5'] ?? Number.NaN,
         };
       }
-      epochTotals = { ...emptyEpochTotals(), ...(loaded.state.data as Partial<EpochTotals>) };
+      epochTotals = restoreEpochTotals(loaded.state.data);
       lastCheckpoint = step;
       emit({ type: 'resumed', step, location });
       break;
@@ -312,10 +296,10 @@ export async function runTraining(
     if (stopped) break;
     // Epoch metrics are stamped with the epoch's last step, so they line up with train/*.
     const at = step - 1;
-    const steps = Math.max(epochTotals.epochSteps, 1);
-    point('train/accuracy', at, epochTotals.epochAccuracySum / steps);
-    point('train/top5', at, epochTotals.epochTop5Sum / steps);
-    point('train/epoch_loss', at, epochTotals.epochMainLossSum / steps);
+    const means = epochMeans(epochTotals);
+    point('train/accuracy', at, means.accuracy);
+    point('train/top5', at, means.top5);
+    point('train/epoch_loss', at, means.mainLoss);
     epochTotals = emptyEpochTotals();
     const val = await validate(model, data, shape, train.batchSize, modelSpec.numClasses);
     if (val) {
