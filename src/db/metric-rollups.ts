@@ -9,7 +9,10 @@
  * partial buckets at the edges from raw points, so the envelope is exact for the range asked.
  * A bucket cut only by the start or end of the series is not partial: it holds no other points.
  */
-import type { PrismaClient } from './index.js';
+import type { Prisma, PrismaClient } from './index.js';
+
+/** A client or a transaction: readSeries must run in one snapshot (see readSeries). */
+export type MetricsDb = PrismaClient | Prisma.TransactionClient;
 
 /** Stored levels: buckets of 2^level steps. Must match the migration's triggers. */
 export const ROLLUP_LEVELS = [4, 6, 8, 10, 12, 14, 16, 18, 20] as const;
@@ -47,8 +50,13 @@ interface BucketRow {
   count: number;
 }
 
+/**
+ * Run it inside a REPEATABLE READ transaction when points may be arriving: the extent read first
+ * decides which buckets count as whole, and a point appended between that read and the bucket
+ * read would otherwise land in the last bucket beyond the range asked.
+ */
 export async function readSeries(
-  prisma: PrismaClient,
+  prisma: MetricsDb,
   runId: string,
   name: string,
   range: SeriesRange,
@@ -106,7 +114,7 @@ export async function readSeries(
 
 /** Buckets of 2^k steps aggregated from raw points in the given step ranges (empty ones skipped). */
 async function rawBuckets(
-  prisma: PrismaClient,
+  prisma: MetricsDb,
   runId: string,
   name: string,
   k: number,
@@ -158,7 +166,7 @@ export async function seriesMaxima(
 }
 
 /** Names of the run's series, from the coarsest rollup level (a few rows, not a scan). */
-export async function seriesNames(prisma: PrismaClient, runId: string): Promise<string[]> {
+export async function seriesNames(prisma: MetricsDb, runId: string): Promise<string[]> {
   const top = ROLLUP_LEVELS[ROLLUP_LEVELS.length - 1];
   const rows = await prisma.$queryRaw<Array<{ name: string }>>`
     SELECT DISTINCT name FROM "MetricRollup"

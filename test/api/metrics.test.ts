@@ -231,6 +231,22 @@ describe('GET /v1/runs/:id/metrics', () => {
       const buckets = await series(id, `names=offset&${query}`);
       expectExactBuckets(buckets, offset);
     }
+    // One end cut by the range, the other by the series.
+    for (const [from, to, max] of [
+      [1_000, 2_000_000, 7],
+      [0, 20_001, 9],
+      [5_555, 39_999, 3],
+    ] as const) {
+      const buckets = await series(
+        id,
+        `names=offset&fromStep=${from}&toStep=${to}&maxPoints=${max}`,
+      );
+      expect(buckets.length).toBeLessThanOrEqual(max);
+      expectExactBuckets(
+        buckets,
+        offset.filter((p) => p.step >= from && p.step <= to),
+      );
+    }
     const one = await series(id, 'names=loss&maxPoints=1');
     expect(one).toHaveLength(1);
     expectExactBuckets(one, raw);

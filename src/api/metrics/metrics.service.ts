@@ -3,9 +3,9 @@
  * zoom, answered from the rollup levels (src/db/metric-rollups.ts) so a million-point series
  * costs about as much as a thousand-point one.
  */
-import type { PrismaClient } from '../../db/index.js';
+import { Prisma, type PrismaClient } from '../../db/index.js';
 import { insertMetricPoints } from '../../db/metric-points.js';
-import { readSeries, seriesNames } from '../../db/metric-rollups.js';
+import { readSeries, seriesNames, type MetricsDb } from '../../db/metric-rollups.js';
 import { metricsEvent, type RunEventPublisher } from '../../run-events.js';
 import { HttpError, NotFoundError } from '../errors.js';
 import type { IngestMetricsBody, MetricsQuery } from './metrics.schemas.js';
@@ -18,12 +18,22 @@ export interface MetricsServiceDeps {
 }
 
 export function createMetricsService({ prisma, events, onIngested }: MetricsServiceDeps) {
-  async function seriesOf(runId: string, query: MetricsQuery) {
-    const names = query.names ?? (await seriesNames(prisma, runId));
-    const series = await Promise.all(
-      names.map(async (name) => ({ name, points: await readSeries(prisma, runId, name, query) })),
-    );
+  async function seriesOf(db: MetricsDb, runId: string, query: MetricsQuery) {
+    const names = query.names ?? (await seriesNames(db, runId));
+    const series = [];
+    for (const name of names)
+      series.push({ name, points: await readSeries(db, runId, name, query) });
     return { runId, series };
+  }
+
+  /**
+   * One snapshot for the whole answer: each series' extent and buckets agree even while points
+   * arrive (see readSeries), and the runs of a comparison are read at one moment.
+   */
+  function inSnapshot<T>(read: (db: MetricsDb) => Promise<T>): Promise<T> {
+    return prisma.$transaction(read, {
+      isolationLevel: Prisma.TransactionIsolationLevel.RepeatableRead,
+    });
   }
 
   async function assertRunsExist(ids: string[]): Promise<void> {
@@ -70,14 +80,20 @@ export function createMetricsService({ prisma, events, onIngested }: MetricsServ
 
     async runSeries(runId: string, query: MetricsQuery) {
       await assertRunsExist([runId]);
-      return seriesOf(runId, query);
+      return inSnapshot((db) => seriesOf(db, runId, query));
     },
 
     /** The same series of several runs (the compare view), in the order asked. */
     async compare(runIds: string[], query: MetricsQuery) {
       const unique = [...new Set(runIds)];
       await assertRunsExist(unique);
-      return { runs: await Promise.all(unique.map((id) => seriesOf(id, query))) };
+      return {
+        runs: await inSnapshot(async (db) => {
+          const runs = [];
+          for (const id of unique) runs.push(await seriesOf(db, id, query));
+          return runs;
+        }),
+      };
     },
   };
 }
