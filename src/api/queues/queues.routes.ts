@@ -96,7 +96,9 @@ export function queuesRoutes(deps: { prisma: PrismaClient; queue: Queue }): Rout
             return {
               runId: j.id!,
               job: j.name,
-              attempt: j.attemptsMade + 1,
+              // Started attempts count a take-over after a stalled (lost) worker too, which
+              // attemptsMade (failures only) does not.
+              attempt: Math.max(j.attemptsStarted, j.attemptsMade + 1),
               since: j.processedOn ? new Date(j.processedOn).toISOString() : null,
               runName: run?.name ?? null,
               workerId: run?.workerId ?? null,
