@@ -5,6 +5,7 @@
  * untouched; X-Forwarded-For counts only behind a trusted proxy; the window ends the block.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { addressKey } from '../../src/api/auth/failed-auth-limit.js';
 import { getJson, startApi, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue } from '../helpers/queue.js';
@@ -72,6 +73,23 @@ describe('failed API key lookups per address', () => {
     expect((await getJson(`${two.url}/v1/runs`, from('10.0.0.1', unverified))).status).toBe(200);
   });
 
+  it('counts an IPv6 client by its /64, so rotating addresses within it does not help', async () => {
+    for (const host of ['a', 'b', 'c']) {
+      const res = await getJson(`${one.url}/v1/runs`, from(`2001:db8:1:2::${host}`, WRONG));
+      expect(res.status).toBe(401);
+    }
+    const rotated = await getJson(
+      `${one.url}/v1/runs`,
+      from('2001:db8:1:2:ffff::1', await freshKey()),
+    );
+    expect(rotated.status).toBe(429);
+    const neighbour = await getJson(
+      `${one.url}/v1/runs`,
+      from('2001:db8:1:3::1', await freshKey()),
+    );
+    expect(neighbour.status).toBe(200);
+  });
+
   it('counts the socket address, not X-Forwarded-For, without a trusted proxy', async () => {
     for (let i = 0; i < 3; i++) {
       const res = await getJson(`${direct.url}/v1/runs`, from(`10.9.9.${i}`, WRONG));
@@ -92,5 +110,17 @@ describe('failed API key lookups per address', () => {
     expect((await getJson(`${one.url}/v1/runs`, from('10.0.0.3', await freshKey()))).status).toBe(
       200,
     );
+  });
+});
+
+describe('addressKey', () => {
+  it('keeps IPv4 (also IPv4-mapped) addresses and reduces IPv6 to its /64', () => {
+    expect(addressKey('10.1.2.3')).toBe('10.1.2.3');
+    expect(addressKey('::ffff:10.1.2.3')).toBe('10.1.2.3');
+    expect(addressKey('2001:DB8:0001:0002:aaaa:bbbb:cccc:dddd')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8:1:2::1')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey('::1')).toBe('0:0:0:0::/64');
+    expect(addressKey('fe80::1%eth0')).toBe('fe80:0:0:0::/64');
   });
 });

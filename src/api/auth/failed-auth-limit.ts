@@ -11,6 +11,7 @@
  * are not counted. The address is Express's `req.ip`: behind a proxy, set TRUST_PROXY, or every
  * client shares the proxy's address (and its limit).
  */
+import { isIPv6 } from 'node:net';
 import type { Redis } from 'ioredis';
 import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
 import type { Logger } from '../../logger.js';
@@ -33,6 +34,30 @@ export interface FailedAuthLimit {
   recordFailure(address: string): Promise<void>;
   /** Remembers a key that verified, so it passes a blocked address for a window. */
   recordSuccess(keyHash: string): void;
+}
+
+/**
+ * The unit an address is counted in: an IPv4 address as it is, an IPv6 address by its /64 (one
+ * host usually holds a whole /64, so counting single addresses would let it rotate through
+ * 2^64 of them).
+ */
+export function addressKey(address: string): string {
+  const plain = address.replace(/%.*$/, ''); // no zone index
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(plain);
+  if (mapped) return mapped[1]!;
+  if (!isIPv6(plain)) return plain;
+  const [head = '', tail] = plain.split('::');
+  const headGroups = head === '' ? [] : head.split(':');
+  const tailGroups = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = [
+    ...headGroups,
+    ...Array<string>(8 - headGroups.length - tailGroups.length).fill('0'),
+    ...tailGroups,
+  ];
+  return `${groups
+    .slice(0, 4)
+    .map((g) => g.toLowerCase().replace(/^0+(?=.)/, ''))
+    .join(':')}::/64`;
 }
 
 /** Keys remembered as verified, per replica: enough for every user, bounded against floods. */
@@ -62,7 +87,7 @@ export function createFailedAuthLimit(options: FailedAuthLimitOptions): FailedAu
       if (lastVerified !== undefined && Date.now() - lastVerified < windowMs) return;
       let state;
       try {
-        state = await limiter.get(address);
+        state = await limiter.get(addressKey(address));
       } catch (error) {
         options.logger.error(
           { err: error },
@@ -87,7 +112,7 @@ export function createFailedAuthLimit(options: FailedAuthLimitOptions): FailedAu
     },
     async recordFailure(address) {
       // consume() rejects once the address is over the limit, which is what check() reports.
-      await limiter.consume(address).catch(() => undefined);
+      await limiter.consume(addressKey(address)).catch(() => undefined);
     },
   };
 }
