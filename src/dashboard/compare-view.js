@@ -1,7 +1,10 @@
 /**
  * The compare view (`/compare?runs=a,b`): the series the chosen runs share, one chart per
- * metric with a line per run, each from `GET /v1/metrics` at the chart's width in buckets.
+ * metric with a line per run, each from `GET /v1/metrics` at the chart's width in buckets. Runs
+ * still training grow live: the view follows each run's event stream and hands its metric
+ * batches to the charts.
  */
+import { followEvents } from './api.js';
 import { escapeHtml } from './format.js';
 import { createSeriesChart } from './series-chart.js';
 
@@ -40,5 +43,13 @@ export function renderCompare(main, { api }) {
   })().catch((error) => {
     main.querySelector('#which').textContent = error.message;
   });
-  return () => charts.forEach((c) => c.destroy());
+  const stops = runIds.map((id) =>
+    followEvents(`/v1/runs/${encodeURIComponent(id)}/events`, (type, event) => {
+      if (type === 'metrics') for (const c of charts) c.onMetrics(event);
+    }),
+  );
+  return () => {
+    for (const stop of stops) stop();
+    for (const c of charts) c.destroy();
+  };
 }

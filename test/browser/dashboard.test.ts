@@ -170,6 +170,32 @@ describe('dashboard', () => {
     await page.screenshot({ path: path.join(OUTPUT, 'run-page.png'), fullPage: true });
   });
 
+  it('compares runs, one line each, and grows a run that logs meanwhile', async () => {
+    const other = (
+      await postJson(`${api.url}/v1/runs`, { kind: 'external', name: 'other-run', config: {} })
+    ).json.id as string;
+    await postJson(`${api.url}/v1/runs/${other}/metrics`, {
+      points: Array.from({ length: 5 }, (_, i) => ({
+        name: 'val/accuracy',
+        step: i * 1000 + 999,
+        value: 0.2 + 0.1 * i,
+      })),
+    });
+    await page.goto(`${api.url}/compare?runs=${externalId},${other}`);
+    const chart = page.locator('.chart', { has: page.locator('h3', { hasText: 'val/accuracy' }) });
+    await chart.locator('canvas').waitFor();
+    // notebook-run's 21 points and other-run's 5, a line each.
+    await expect.poll(() => chart.getAttribute('data-points')).toBe('26');
+    expect(await chart.locator('.u-legend').textContent()).toMatch(/notebook-run.*other-run/s);
+    await page.evaluate('window.notReloaded = true');
+    await postJson(`${api.url}/v1/runs/${other}/metrics`, {
+      points: [{ name: 'val/accuracy', step: 5999, value: 0.75 }],
+    });
+    await expect.poll(() => chart.getAttribute('data-points'), { timeout: 10_000 }).toBe('27');
+    expect(await page.evaluate('window.notReloaded')).toBe(true);
+    await page.screenshot({ path: path.join(OUTPUT, 'compare.png'), fullPage: true });
+  });
+
   it('cancels a queued run from its page', async () => {
     const submitted = await postJson(`${api.url}/v1/runs`, trainBody({ name: 'to-cancel' }));
     const id = submitted.json.id as string;
