@@ -9,11 +9,11 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import net from 'node:net';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../src/config.js';
 import { createDatabase, dropDatabase, withDatabase } from '../src/db/databases.js';
 import { migrateDatabase } from '../src/db/index.js';
+import { freePort } from '../test/helpers/private-services.js';
 
 export interface BenchApi {
   /** `http://127.0.0.1:<port>` */
@@ -25,15 +25,6 @@ export interface BenchApi {
   dbName: string;
   process: ChildProcess;
   stop(): Promise<void>;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = net.createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 export async function startBenchApi(label: string): Promise<BenchApi> {

@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util';
 import type { Page } from 'playwright-core';
 import { launchChromium } from '../test/helpers/chromium.js';
 import { startBenchApi } from './api-process.js';
-import { median } from './stats.js';
+import { median, percentile } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -37,11 +37,6 @@ const log = (line: string): void => {
 
 const loss = (step: number) => 2.5 / (1 + step / 50_000) + 0.05 * Math.sin(step / 7);
 const lr = (step: number) => 0.01 * 0.5 * (1 + Math.cos((Math.PI * step) / POINTS));
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-}
 
 const api = await startBenchApi('dashboard');
 const browser = await launchChromium();

@@ -22,7 +22,7 @@ import pg from 'pg';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config.js';
 import { startBenchApi } from './api-process.js';
-import { median } from './stats.js';
+import { median, percentile } from './stats.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -47,11 +47,6 @@ function valueAt(step: number): number {
   return (
     3 / (1 + step / 10_000) + (noise - Math.floor(noise)) * 0.05 + (step % 99_991 === 0 ? 10 : 0)
   );
-}
-
-function percentile(xs: number[], p: number): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!;
 }
 
 // Serialized before the API starts: an idle keep-alive connection would time out meanwhile.

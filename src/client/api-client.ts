@@ -14,7 +14,7 @@
  * Live events of a run (Server-Sent Events, `GET /v1/runs/:id/events`):
  *
  *   for await (const event of gq.events(run.id, { signal })) {
- *     if (event.type === 'progress') console.log(event.step, '/', event.totalSteps);
+ *     if (event.type === 'progress') showProgress(event.step, event.totalSteps);
  *   }
  *
  * `gq.allEvents({ signal })` is the same for every run (status, progress and checkpoint events),

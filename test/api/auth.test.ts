@@ -40,7 +40,12 @@ async function jobCount(): Promise<number> {
   return Object.values(counts).reduce((a, b) => a + b, 0);
 }
 
-async function call(method: string, path: string, authorization?: string) {
+/** `json` is `any`: whatever JSON the answer holds; each test checks the shape it expects. */
+async function call(
+  method: string,
+  path: string,
+  authorization?: string,
+): Promise<{ status: number; headers: Headers; json: any }> {
   const res = await fetch(`${api.url}${path}`, {
     method,
     headers: {
@@ -52,10 +57,9 @@ async function call(method: string, path: string, authorization?: string) {
   // An event stream that was let through never ends: its status is the answer.
   if (res.headers.get('content-type')?.startsWith('text/event-stream')) {
     await res.body?.cancel();
-    return { status: res.status, headers: res.headers, json: undefined as any };
+    return { status: res.status, headers: res.headers, json: undefined };
   }
-  // `any`: whatever JSON the answer holds; each test checks the shape it expects.
-  return { status: res.status, headers: res.headers, json: (await res.json()) as any };
+  return { status: res.status, headers: res.headers, json: await res.json() };
 }
 
 const SOME_RUN = '00000000-0000-4000-8000-000000000000';

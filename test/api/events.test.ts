@@ -4,6 +4,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readSseFrames } from '../../src/client/sse.js';
 import { createRunEventPublisher, runEventChannel } from '../../src/run-events.js';
 import { withRunEvents } from '../../src/worker/publishing-run-store.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
@@ -60,23 +61,12 @@ async function openStreamAt(api: TestApi, path: string): Promise<Sse> {
   const events: Array<{ type: string; data: any }> = [];
   const waiters: Array<() => void> = [];
   void (async () => {
-    const decoder = new TextDecoder();
-    let buffer = '';
     try {
-      for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-        buffer += decoder.decode(chunk, { stream: true });
-        let end;
-        while ((end = buffer.indexOf('\n\n')) >= 0) {
-          const frame = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const type = /^event: (.*)$/m.exec(frame)?.[1];
-          const data = /^data: (.*)$/m.exec(frame)?.[1];
-          if (type && data) {
-            events.push({ type, data: JSON.parse(data) });
-            types.push(type);
-          }
-          for (const w of waiters.splice(0)) w();
-        }
+      // The client's reader (src/client/sse.ts), tested on its own in test/client/sse.test.ts.
+      for await (const frame of readSseFrames(res.body!)) {
+        events.push({ type: frame.event, data: JSON.parse(frame.data) });
+        types.push(frame.event);
+        for (const w of waiters.splice(0)) w();
       }
     } catch {
       // aborted
