@@ -2,14 +2,29 @@
  * The only reader of process.env. Parsed once with zod; a bad value fails fast with a message
  * naming the variable. Every default lives here; `.env.example` lists every variable.
  */
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { BACKEND_NAMES } from './model/backend-names.js';
+
+/** A role name DATABASE_APP_ROLE accepts: a plain lower-case SQL identifier. */
+export const APP_ROLE_PATTERN = /^[a-z_][a-z0-9_]{0,62}$/;
 
 const envSchema = z.object({
   /** PostgreSQL connection string. */
   DATABASE_URL: z.string().url().default('postgresql://postgres@127.0.0.1:5432/postgres'),
   /** Redis connection string (BullMQ). */
   REDIS_URL: z.string().url().default('redis://127.0.0.1:6379'),
+  /**
+   * `db:migrate` only: a role for the API and workers that reads and writes the tables and
+   * nothing more. Given it (with DATABASE_APP_PASSWORD), migrate creates or updates that role
+   * after the migrations; the API and workers then connect with it in their DATABASE_URL.
+   */
+  DATABASE_APP_ROLE: z
+    .string()
+    .regex(APP_ROLE_PATTERN, 'a lower-case SQL identifier (letters, digits, _)')
+    .optional(),
+  /** The password migrate sets on DATABASE_APP_ROLE. */
+  DATABASE_APP_PASSWORD: z.string().min(1).optional(),
   /** Port the API listens on. */
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Root of the data sets jobs may read; `dataset.path` is relative to it and never leaves it. */
@@ -178,6 +193,13 @@ const envSchema = z.object({
 export type Config = z.infer<typeof envSchema>;
 
 const checkedEnvSchema = envSchema.superRefine((env, ctx) => {
+  if (env.DATABASE_APP_ROLE !== undefined && env.DATABASE_APP_PASSWORD === undefined) {
+    ctx.addIssue({
+      code: 'custom',
+      path: ['DATABASE_APP_PASSWORD'],
+      message: 'required when DATABASE_APP_ROLE is set',
+    });
+  }
   if (env.ARTIFACT_STORE === 's3' && env.S3_BUCKET === undefined) {
     ctx.addIssue({
       code: 'custom',
@@ -191,9 +213,46 @@ export class ConfigError extends Error {
   override name = 'ConfigError';
 }
 
-/** Parses an environment (process.env by default); throws ConfigError naming each bad variable. */
+/**
+ * The variables that carry credentials. Each may instead be given as a file, `NAME_FILE` (Docker
+ * and Kubernetes secrets are mounted as files): its content, without the trailing newline, is
+ * the value. Giving both is an error, not a silent preference.
+ */
+export const SECRET_VARIABLES = [
+  'DATABASE_URL',
+  'REDIS_URL',
+  'DATABASE_APP_PASSWORD',
+  'API_KEYS',
+  'S3_ACCESS_KEY_ID',
+  'S3_SECRET_ACCESS_KEY',
+  'GQ_API_KEY',
+] as const;
+
+/** `env` with every `NAME_FILE` of {@link SECRET_VARIABLES} read into `NAME`. */
+export function readSecretFiles(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const resolved = { ...env };
+  for (const name of SECRET_VARIABLES) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined || file === '') continue;
+    if (env[name] !== undefined && env[name] !== '') {
+      throw new ConfigError(`invalid environment: ${name} and ${name}_FILE are both set; keep one`);
+    }
+    try {
+      resolved[name] = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? (error as Error).message;
+      throw new ConfigError(`invalid environment: ${name}_FILE: cannot read ${file} (${code})`);
+    }
+  }
+  return resolved;
+}
+
+/**
+ * Parses an environment (process.env by default), secrets given as files included; throws
+ * ConfigError naming each bad variable.
+ */
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
-  const result = checkedEnvSchema.safeParse(env);
+  const result = checkedEnvSchema.safeParse(readSecretFiles(env));
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid environment: ${problems}`);
@@ -211,7 +270,7 @@ export type CliConfig = z.infer<typeof cliEnvSchema>;
 
 /** The CLI's environment (GQ_API_URL, GQ_API_KEY); flags override it. */
 export function loadCliConfig(env: NodeJS.ProcessEnv = process.env): CliConfig {
-  const result = cliEnvSchema.safeParse(env);
+  const result = cliEnvSchema.safeParse(readSecretFiles(env));
   if (!result.success) {
     const problems = result.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
     throw new ConfigError(`invalid environment: ${problems}`);

@@ -1,4 +1,7 @@
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadCliConfig, loadConfig } from '../src/config.js';
 
 describe('config', () => {
@@ -77,5 +80,58 @@ describe('config of the API hardening', () => {
       GQ_API_KEY: 'k',
     });
     expect(() => loadCliConfig({ GQ_API_URL: 'not a url' })).toThrow(/GQ_API_URL/);
+  });
+});
+
+describe('secrets given as files', () => {
+  const secretDir = mkdtempSync(path.join(tmpdir(), 'gq-config-secrets-'));
+  afterAll(() => rmSync(secretDir, { recursive: true, force: true }));
+  const secretFile = (name: string, content: string): string => {
+    const file = path.join(secretDir, name);
+    writeFileSync(file, content);
+    return file;
+  };
+
+  it('reads NAME_FILE into NAME without the trailing newline, for the connection strings and keys', () => {
+    const key = 'k'.repeat(40);
+    const config = loadConfig({
+      DATABASE_URL_FILE: secretFile('db', 'postgresql://gq_app:pw@db:5432/gq\n'),
+      REDIS_URL_FILE: secretFile('redis', 'redis://:pw@redis:6379'),
+      API_KEYS_FILE: secretFile('keys', `${key}\r\n`),
+    });
+    expect(config.DATABASE_URL).toBe('postgresql://gq_app:pw@db:5432/gq');
+    expect(config.REDIS_URL).toBe('redis://:pw@redis:6379');
+    expect(config.API_KEYS).toEqual([key]);
+    expect(loadCliConfig({ GQ_API_KEY_FILE: secretFile('cli', 'gq_abc\n') }).GQ_API_KEY).toBe(
+      'gq_abc',
+    );
+  });
+
+  it('refuses a variable given both ways, and a file it cannot read, naming the variable', () => {
+    const both = {
+      REDIS_URL: 'redis://a:6379',
+      REDIS_URL_FILE: secretFile('r2', 'redis://b:6379'),
+    };
+    expect(() => loadConfig(both)).toThrow(/REDIS_URL and REDIS_URL_FILE are both set/);
+    const missing = path.join(secretDir, 'absent');
+    expect(() => loadConfig({ S3_SECRET_ACCESS_KEY_FILE: missing })).toThrow(ConfigError);
+    expect(() => loadConfig({ S3_SECRET_ACCESS_KEY_FILE: missing })).toThrow(
+      /S3_SECRET_ACCESS_KEY_FILE: cannot read .*absent \(ENOENT\)/,
+    );
+  });
+
+  it('needs a password with DATABASE_APP_ROLE and a plain role name', () => {
+    expect(() => loadConfig({ DATABASE_APP_ROLE: 'gq_app' })).toThrow(
+      /DATABASE_APP_PASSWORD: required when DATABASE_APP_ROLE is set/,
+    );
+    expect(() =>
+      loadConfig({ DATABASE_APP_ROLE: 'gq"; DROP', DATABASE_APP_PASSWORD: 'x' }),
+    ).toThrow(/DATABASE_APP_ROLE/);
+    expect(
+      loadConfig({
+        DATABASE_APP_ROLE: 'gq_app',
+        DATABASE_APP_PASSWORD_FILE: secretFile('app', 'pw\n'),
+      }),
+    ).toMatchObject({ DATABASE_APP_ROLE: 'gq_app', DATABASE_APP_PASSWORD: 'pw' });
   });
 });

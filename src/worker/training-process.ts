@@ -9,6 +9,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult, TrainResult } from '../jobs.js';
+import { childEnvironment } from './child-environment.js';
 import type { ChildMessage, EvalStartMessage, StartMessage, StopMessage } from './ipc.js';
 
 export type TrainingOutcome =
@@ -45,7 +46,8 @@ export function startTrainingProcess(
   const { file, execArgv } = childEntry();
   const child: ChildProcess = fork(file, [], {
     execArgv,
-    env,
+    // No database, Redis or store credentials: the child needs none (child-environment.ts).
+    env: childEnvironment(env),
     // Its own process group: Ctrl-C in a terminal (or systemd stopping the worker's group)
     // must reach only the worker, which then stops the child between steps and requeues the
     // run. The child still exits by itself when the worker dies (IPC disconnect).

@@ -1,13 +1,14 @@
 /**
- * Checks docker-compose.yml with Debian's `docker-compose` (1.29): there is no Docker engine on
- * our machines, but `docker-compose config` validates the file against the Compose schema and
- * prints it resolved (defaults interpolated, short syntax expanded), which the tests then read.
+ * Checks docker-compose.yml with Debian's `docker-compose` (1.29), with no Docker engine:
+ * `docker-compose config` validates the file against the Compose schema and prints it resolved
+ * (defaults interpolated, short syntax expanded), which the tests then read. The stack itself is
+ * built and run by `npm run test:compose` (compose-smoke.ts), which needs an engine.
  *
  * 1.29 has no `config --format json`, so its YAML is read by `readComposeYaml` below: just the
  * block style PyYAML emits, and anything else throws rather than being misread.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -156,7 +157,12 @@ function dockerCompose(args: string[], envFile: string): { status: number; stdou
 }
 
 /** The secrets compose requires, as a user's `.env` would hold them. */
-const SECRETS = { POSTGRES_PASSWORD: 'pg-test-secret', REDIS_PASSWORD: 'redis-test-secret' };
+const SECRETS = {
+  POSTGRES_PASSWORD: 'pg-test-secret',
+  POSTGRES_APP_PASSWORD: 'pg-app-test-secret',
+  REDIS_PASSWORD: 'redis-test-secret',
+};
+const WORKERS = ['worker-gpu', 'worker-cpu'];
 
 describe('docker-compose.yml', () => {
   let dir: string;
@@ -202,16 +208,17 @@ describe('docker-compose.yml', () => {
     expect(dockerCompose(['config', '-q'], envFile)).toEqual({ status: 0, stdout: '' });
   });
 
-  it('defines postgres, redis, migrate, api, worker and worker-cpu', () => {
+  it('defines postgres, redis, migrate, api, worker-gpu and worker-cpu', () => {
     expect(Object.keys(services()).sort()).toEqual(
-      ['api', 'migrate', 'postgres', 'redis', 'worker', 'worker-cpu'].sort(),
+      ['api', 'migrate', 'postgres', 'redis', ...WORKERS].sort(),
     );
   });
 
-  it('publishes a port for the api only', () => {
+  it('publishes a port for the api only, on 127.0.0.1 unless API_PORT says otherwise', () => {
     const publishing = Object.keys(services()).filter((name) => service(name).ports !== undefined);
     expect(publishing).toEqual(['api']);
-    expect(service('api').ports).toEqual([{ published: 8080, target: 8080 }]);
+    // 1.29 prints a port with an address in the short syntax.
+    expect(service('api').ports).toEqual(['127.0.0.1:8080:8080/tcp']);
     expect(service('postgres').expose).toBeUndefined();
     expect(service('redis').expose).toBeUndefined();
     // Host networking would put every listening port on the host, published or not.
@@ -219,16 +226,32 @@ describe('docker-compose.yml', () => {
       expect(service(name).network_mode, name).toBe(undefined);
   });
 
-  it('runs redis with an append-only file, no eviction and a password', () => {
-    const args = service('redis').command as string[];
-    expect(args[0]).toBe('redis-server');
-    expect(args).toContain('--appendonly');
-    expect(args[args.indexOf('--appendonly') + 1]).toBe('yes');
-    expect(args[args.indexOf('--maxmemory-policy') + 1]).toBe('noeviction');
-    expect(args[args.indexOf('--requirepass') + 1]).toBe(SECRETS.REDIS_PASSWORD);
+  it('publishes the api on every interface when API_PORT is a bare port', () => {
+    const open = path.join(dir, 'open.env');
+    writeFileSync(open, `${readFileSync(envFile, 'utf8')}API_PORT=9090\n`);
+    const config = asRecord(readComposeYaml(dockerCompose(['config'], open).stdout), 'config');
+    const api = asRecord(asRecord(config.services, 'services').api, 'api');
+    expect(api.ports).toEqual([{ published: 9090, target: 8080 }]);
   });
 
-  it('refuses to start without POSTGRES_PASSWORD or REDIS_PASSWORD, naming the missing one', () => {
+  it('runs redis with an append-only file, no eviction, and its password in a file, not on a command line', () => {
+    const redis = service('redis');
+    const script = (redis.entrypoint as string[]).join(' ');
+    expect(script).toContain('requirepass');
+    expect(script).toContain(
+      'redis-server /tmp/redis.conf --appendonly yes --maxmemory-policy noeviction',
+    );
+    // The password reaches the container only through its environment.
+    expect(script).not.toContain(SECRETS.REDIS_PASSWORD);
+    expect(redis.command).toBeUndefined();
+    expect(asRecord(redis.environment, 'redis environment')).toEqual({
+      REDIS_PASSWORD: SECRETS.REDIS_PASSWORD,
+      // The health check authenticates through REDISCLI_AUTH, not a password on a command line.
+      REDISCLI_AUTH: SECRETS.REDIS_PASSWORD,
+    });
+  });
+
+  it('refuses to start without any of the three passwords, naming the missing one', () => {
     for (const missing of Object.keys(SECRETS)) {
       const partial = path.join(dir, `without-${missing}.env`);
       writeFileSync(
@@ -244,14 +267,19 @@ describe('docker-compose.yml', () => {
     }
   });
 
-  it('gives every app service the passwords in its connection strings', () => {
-    for (const name of ['migrate', 'api', 'worker', 'worker-cpu']) {
+  it('connects the api and workers as the app role, and only migrate as the owner', () => {
+    for (const name of ['api', ...WORKERS]) {
       const env = asRecord(service(name).environment, `${name} environment`);
       expect(env.DATABASE_URL, name).toBe(
-        `postgresql://postgres:${SECRETS.POSTGRES_PASSWORD}@postgres:5432/googlenet_queue`,
+        `postgresql://gq_app:${SECRETS.POSTGRES_APP_PASSWORD}@postgres:5432/googlenet_queue`,
       );
       expect(env.REDIS_URL, name).toBe(`redis://:${SECRETS.REDIS_PASSWORD}@redis:6379`);
     }
+    expect(asRecord(service('migrate').environment, 'migrate environment')).toMatchObject({
+      DATABASE_URL: `postgresql://postgres:${SECRETS.POSTGRES_PASSWORD}@postgres:5432/googlenet_queue`,
+      DATABASE_APP_ROLE: 'gq_app',
+      DATABASE_APP_PASSWORD: SECRETS.POSTGRES_APP_PASSWORD,
+    });
     expect(asRecord(service('postgres').environment, 'postgres environment')).toMatchObject({
       POSTGRES_PASSWORD: SECRETS.POSTGRES_PASSWORD,
     });
@@ -272,17 +300,13 @@ describe('docker-compose.yml', () => {
     expect(service('postgres').volumes).toEqual(['postgres-data:/var/lib/postgresql/data:rw']);
     expect(service('redis').volumes).toEqual(['redis-data:/data:rw']);
     expect(Object.keys(asRecord(resolved().volumes, 'volumes'))).toEqual(
-      expect.arrayContaining(['postgres-data', 'redis-data', 'artifacts']),
+      expect.arrayContaining(['postgres-data', 'redis-data', 'artifacts', 'cuda-cache']),
     );
     expect(asRecord(service('postgres').healthcheck, 'healthcheck').test).toContain('pg_isready');
-    // The health check authenticates through REDISCLI_AUTH, not a password on a command line.
     expect(asRecord(service('redis').healthcheck, 'healthcheck').test).toEqual([
       'CMD-SHELL',
       'redis-cli ping | grep -q PONG',
     ]);
-    expect(asRecord(service('redis').environment, 'redis environment')).toEqual({
-      REDISCLI_AUTH: SECRETS.REDIS_PASSWORD,
-    });
   });
 
   it('runs migrate once, after postgres is healthy, with the built db:migrate entry', () => {
@@ -303,27 +327,33 @@ describe('docker-compose.yml', () => {
     expect(test.join(' ')).toContain('/readyz');
   });
 
-  it('gives the GPU worker every GPU of the host (one job each) and forces the GPU backend', () => {
-    const worker = service('worker');
+  it('gives the GPU worker every GPU of the host, the GPU backend, a CUDA cache volume and the `gpu` profile', () => {
+    const worker = service('worker-gpu');
     const deploy = asRecord(worker.deploy, 'worker deploy');
     const reservations = asRecord(asRecord(deploy.resources, 'resources').reservations, 'res');
     expect(reservations.devices).toEqual([
       expect.objectContaining({ driver: 'nvidia', count: 'all', capabilities: ['gpu'] }),
     ]);
     expect(worker.environment).toMatchObject({ TRAIN_BACKEND: 'tfjs-node-gpu' });
-    expect(asRecord(worker.build, 'worker build').target).toBe('worker-gpu');
-    expect(worker.profiles).toBeUndefined();
+    const build = asRecord(worker.build, 'worker build');
+    expect(build.target).toBe('worker-gpu');
+    expect(asRecord(build.args, 'build args').CUDA_IMAGE).toBe(
+      'nvidia/cuda:11.2.2-cudnn8-runtime-ubuntu20.04',
+    );
+    expect(worker.volumes).toContain('cuda-cache:/cuda-cache:rw');
+    expect(worker.profiles).toEqual(['gpu']);
   });
 
-  it('puts the CPU worker in the `cpu` profile with backend auto', () => {
+  it('puts the CPU worker in the `cpu` profile with backend auto and no GPU request', () => {
     const worker = service('worker-cpu');
     expect(worker.profiles).toEqual(['cpu']);
     expect(worker.environment).toMatchObject({ TRAIN_BACKEND: 'auto' });
+    expect(asRecord(asRecord(worker.build, 'build').args, 'args').TFJS_NODE).toBe('auto');
     expect(worker.deploy).toBeUndefined();
   });
 
-  it('gives both workers 35 s to stop (5 s over their own grace) and the shared artifacts volume', () => {
-    for (const name of ['worker', 'worker-cpu']) {
+  it('gives both workers 35 s to stop, the shared artifacts volume, and memory and process limits', () => {
+    for (const name of WORKERS) {
       const worker = service(name);
       // Longer than the worker's own SHUTDOWN_GRACE_MS (30 s), so the worker ends first.
       expect(worker.stop_grace_period, name).toBe('35s');
@@ -332,13 +362,15 @@ describe('docker-compose.yml', () => {
         migrate: { condition: 'service_completed_successfully' },
       });
       expect(asRecord(worker.environment, 'environment').ARTIFACT_ROOT, name).toBe('/artifacts');
+      expect(worker.mem_limit, name).toBe('16g');
+      expect(worker.pids_limit, name).toBe(1024);
     }
   });
 
-  it('lists `cpu` as the only profile', () => {
-    expect(dockerCompose(['config', '--profiles'], envFile).stdout.trim().split('\n')).toEqual([
-      'cpu',
-    ]);
+  it('lists `cpu` and `gpu` as the profiles, one worker each', () => {
+    expect(
+      dockerCompose(['config', '--profiles'], envFile).stdout.trim().split('\n').sort(),
+    ).toEqual(['cpu', 'gpu']);
   });
 });
 
