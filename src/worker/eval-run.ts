@@ -5,7 +5,7 @@
  * `eval/*` figures go out as metric series (step = batches done) while it works.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { EvalResult } from '../jobs.js';
+import type { EvalResult } from '../spec/run-results.js';
 import { loadBackend } from '../model/backend.js';
 import { loadCheckpoint } from '../model/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../model/googlenet.js';

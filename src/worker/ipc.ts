@@ -3,7 +3,9 @@
  * that trains one job (compute only). Sent over Node's IPC channel with `serialization:
  * 'advanced'` (structured clone), so plain objects, numbers and strings travel as they are.
  */
-import type { DataInfo, EvalJob, EvalResult, TrainJob, TrainResult } from '../jobs.js';
+import type { DataInfo } from '../spec/data-info.js';
+import type { EvalJob, TrainJob } from '../queue/job-payloads.js';
+import type { EvalResult, TrainResult } from '../spec/run-results.js';
 import type { BackendPreference, LoadedBackend } from '../model/backend.js';
 
 /** Parent -> child: train this job. */

@@ -7,12 +7,12 @@ import os from 'node:os';
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createArtifactStore } from '../artifacts/create-artifact-store.js';
-import { createCancelRequests } from '../cancel-requests.js';
+import { createCancelRequests } from '../queue/cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
-import { TRAINING_QUEUE } from '../jobs.js';
+import { JOB_NAMES, TRAINING_QUEUE } from '../queue/training-queue.js';
 import { createLogger } from '../logger.js';
-import { createRunEventPublisher } from '../run-events.js';
+import { createRunEventPublisher } from '../queue/run-events.js';
 import { createCheckpointSync } from './checkpoint-sync.js';
 import { planSlots, SlotPool } from './device-slots.js';
 import { createEvalJobProcessor } from './process-eval-job.js';
@@ -73,7 +73,8 @@ const processEvalJob = createEvalJobProcessor(jobDeps);
 const worker = new Worker(
   TRAINING_QUEUE,
   // One queue, two job names: evaluations wait in line with training for the same devices.
-  (job, token) => (job.name === 'eval' ? processEvalJob(job, token) : processTrainJob(job, token)),
+  (job, token) =>
+    job.name === JOB_NAMES.eval ? processEvalJob(job, token) : processTrainJob(job, token),
   {
     connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
     prefix: config.QUEUE_PREFIX,

@@ -4,7 +4,8 @@
  * never blocks this event loop) and records the `eval/*` metrics and the result.
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
-import { evalJobSchema, type EvalResult } from '../jobs.js';
+import { evalJobSchema } from '../queue/job-payloads.js';
+import { type EvalResult } from '../spec/run-results.js';
 import type { TrainJobDeps } from './process-train-job.js';
 import { LeaseLostError, type RunError } from './run-store.js';
 import { endFailedAttempt } from './failed-attempt.js';

@@ -5,7 +5,8 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
-import { trainJobSchema, type EvalResult, type TrainResult } from '../jobs.js';
+import { trainJobSchema } from '../queue/job-payloads.js';
+import { type EvalResult, type TrainResult } from '../spec/run-results.js';
 import type { Logger } from '../logger.js';
 import type { CheckpointSync } from './checkpoint-sync.js';
 import type { SlotPool } from './device-slots.js';

@@ -1,10 +1,10 @@
 /**
- * A RunStore that also publishes each change it wrote as a live run event (src/run-events.ts):
+ * A RunStore that also publishes each change it wrote as a live run event (src/queue/run-events.ts):
  * status changes, progress, metric batches, checkpoints. Events go out after the write
  * succeeded, so a dashboard that reacts by reading the run sees what the event announced. The
  * training processor needs no change: the worker hands it this store instead of the plain one.
  */
-import { metricsEvent, type RunEventPublisher } from '../run-events.js';
+import { metricsEvent, type RunEventPublisher } from '../queue/run-events.js';
 import type { RunStore } from './run-store.js';
 
 export function withRunEvents(store: RunStore, events: RunEventPublisher): RunStore {

@@ -10,7 +10,8 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
-import { enqueueRun, type RetryPolicy } from '../run-queue.js';
+import { enqueueRun, type RetryPolicy } from '../queue/enqueue-run.js';
+import { LIVE_JOB_STATES } from '../queue/job-states.js';
 import type { RunStore } from './run-store.js';
 
 export interface ReconcilerDeps {
@@ -25,16 +26,6 @@ export interface ReconcileReport {
   requeued: string[];
   failed: string[];
 }
-
-/** Job states in which the run is in the queue's hands. */
-const LIVE_STATES = new Set([
-  'active',
-  'waiting',
-  'wait',
-  'prioritized',
-  'delayed',
-  'waiting-children',
-]);
 
 /**
  * One pass over runs created more than `minAgeMs` ago (younger ones may be between their row
@@ -64,7 +55,7 @@ export async function reconcileOnce(
   for (const run of runs) {
     const job = await deps.queue.getJob(run.id);
     const state = job ? await job.getState() : 'missing';
-    if (LIVE_STATES.has(state)) continue;
+    if (LIVE_JOB_STATES.has(state)) continue;
     const log = deps.logger.child({ runId: run.id, jobId: run.id });
     if (state === 'missing' && run.attempts < deps.retry.attempts) {
       // Take the run from any attempt still writing to it (its job is gone, so it cannot

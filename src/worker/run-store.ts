@@ -11,14 +11,10 @@ import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import { Prisma, type PrismaClient } from '../db/index.js';
 import { insertMetricPoints } from '../db/metric-points.js';
-import {
-  dataInfoSchema,
-  metricIsBetter as better,
-  type CheckpointSpec,
-  type DataInfo,
-  type EvalResult,
-  type TrainResult,
-} from '../jobs.js';
+import { dataInfoSchema, type DataInfo } from '../spec/data-info.js';
+import { metricIsBetter as better } from '../spec/metric-name.js';
+import { type CheckpointSpec } from '../spec/checkpoint-spec.js';
+import { type EvalResult, type TrainResult } from '../spec/run-results.js';
 import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
 
 export interface RunProgress {

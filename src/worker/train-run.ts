@@ -9,7 +9,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Prefetcher } from '../data/prefetcher.js';
 import type { ImageBatch } from '../data/synthetic.js';
-import type { TrainResult } from '../jobs.js';
+import type { TrainResult } from '../spec/run-results.js';
 import { loadBackend } from '../model/backend.js';
 import {
   CheckpointError,

@@ -13,7 +13,8 @@ import { DatasetError } from '../data/raw-image.js';
 import { SyntheticDataset } from '../data/synthetic-dataset.js';
 import { SYNTHETIC_NORMALIZATION, type ImageBatch } from '../data/synthetic.js';
 import type { Augmentation } from '../data/augmentation.js';
-import type { DataInfo, DatasetSpec } from '../jobs.js';
+import type { DataInfo } from '../spec/data-info.js';
+import type { DatasetSpec } from '../spec/dataset-spec.js';
 
 export interface TrainingData {
   readonly info: DataInfo;

@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EvalResult, TrainResult } from '../jobs.js';
+import type { EvalResult, TrainResult } from '../spec/run-results.js';
 import type { ChildMessage, EvalStartMessage, StartMessage, StopMessage } from './ipc.js';
 
 export type TrainingOutcome =

@@ -5,7 +5,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSseFrames } from '../../src/client/sse.js';
-import { createRunEventPublisher, runEventChannel } from '../../src/run-events.js';
+import { createRunEventPublisher, runEventChannel } from '../../src/queue/run-events.js';
 import { withRunEvents } from '../../src/worker/publishing-run-store.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { createRunStore } from '../../src/worker/run-store.js';

@@ -17,10 +17,10 @@ import { launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
-import { createRunEventPublisher } from '../../src/run-events.js';
+import { createRunEventPublisher } from '../../src/queue/run-events.js';
 import { withRunEvents } from '../../src/worker/publishing-run-store.js';
 import { createRunStore } from '../../src/worker/run-store.js';
-import { TRAINING_QUEUE } from '../../src/jobs.js';
+import { TRAINING_QUEUE } from '../../src/queue/training-queue.js';
 
 const OUTPUT = path.resolve('test-output');
 

@@ -6,7 +6,7 @@
 import { Prisma, type PrismaClient } from '../../db/index.js';
 import { insertMetricPoints } from '../../db/metric-points.js';
 import { readSeries, seriesNames, type MetricsDb } from '../../db/metric-rollups.js';
-import { metricsEvent, type RunEventPublisher } from '../../run-events.js';
+import { metricsEvent, type RunEventPublisher } from '../../queue/run-events.js';
 import { HttpError, NotFoundError } from '../errors.js';
 import type { IngestMetricsBody, MetricsQuery } from './metrics.schemas.js';
 

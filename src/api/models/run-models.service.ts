@@ -9,12 +9,9 @@ import type { ArtifactStore } from '../../artifacts/artifact-store.js';
 import { isUnusableCheckpoint } from '../../artifacts/checkpoint-download.js';
 import type { Config } from '../../config.js';
 import type { PrismaClient } from '../../db/index.js';
-import {
-  dataInfoSchema,
-  metricIsBetter,
-  trainRunSpecSchema,
-  type TrainRunSpec,
-} from '../../jobs.js';
+import { dataInfoSchema } from '../../spec/data-info.js';
+import { metricIsBetter } from '../../spec/metric-name.js';
+import { trainRunSpecSchema, type TrainRunSpec } from '../../spec/train-run-spec.js';
 import type { Logger } from '../../logger.js';
 import { HttpError, NotFoundError } from '../errors.js';
 import { imagePixels } from './image-input.js';

@@ -9,13 +9,11 @@ import { inspectDataset } from '../../data/dataset-inspection.js';
 import type { DataSplit } from '../../data/idx-source.js';
 import { DatasetError } from '../../data/raw-image.js';
 import type { PrismaClient, Checkpoint } from '../../db/index.js';
-import {
-  dataInfoSchema,
-  metricIsBetter,
-  trainRunSpecSchema,
-  type DatasetSpec,
-  type EvalRunSpec,
-} from '../../jobs.js';
+import { dataInfoSchema } from '../../spec/data-info.js';
+import { metricIsBetter } from '../../spec/metric-name.js';
+import { trainRunSpecSchema } from '../../spec/train-run-spec.js';
+import { type DatasetSpec } from '../../spec/dataset-spec.js';
+import { type EvalRunSpec } from '../../spec/eval-run-spec.js';
 import { HttpError, NotFoundError } from '../errors.js';
 import type { CreateEvalRunBody } from './runs.schemas.js';
 

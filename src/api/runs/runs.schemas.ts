@@ -4,14 +4,10 @@
  * the typed client.
  */
 import { z } from 'zod';
-import {
-  checkpointRefSchema,
-  checkTrainRunSpec,
-  datasetSpecSchema,
-  evalResultSchema,
-  trainResultSchema,
-  trainRunSpecFields,
-} from '../../jobs.js';
+import { checkpointRefSchema } from '../../spec/eval-run-spec.js';
+import { checkTrainRunSpec, trainRunSpecFields } from '../../spec/train-run-spec.js';
+import { datasetSpecSchema } from '../../spec/dataset-spec.js';
+import { evalResultSchema, trainResultSchema } from '../../spec/run-results.js';
 
 export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
 export const RUN_KINDS = ['train', 'eval', 'external'] as const;

@@ -3,14 +3,15 @@
  * checkpoints. Routers parse requests; this file talks to Postgres and the queue.
  */
 import type { Queue } from 'bullmq';
-import type { CancelRequests } from '../../cancel-requests.js';
+import type { CancelRequests } from '../../queue/cancel-requests.js';
 import { Prisma, type PrismaClient, type Run } from '../../db/index.js';
 import { latestPoints, seriesMaxima } from '../../db/metric-rollups.js';
 import type { Config } from '../../config.js';
-import { TRAINING_QUEUE } from '../../jobs.js';
-import { DEFAULT_RETRY_POLICY, enqueueRun, type RetryPolicy } from '../../run-queue.js';
+import { TRAINING_QUEUE } from '../../queue/training-queue.js';
+import { NOT_STARTED_JOB_STATES } from '../../queue/job-states.js';
+import { DEFAULT_RETRY_POLICY, enqueueRun, type RetryPolicy } from '../../queue/enqueue-run.js';
 import { HttpError, NotFoundError } from '../errors.js';
-import type { RunEventPublisher } from '../../run-events.js';
+import type { RunEventPublisher } from '../../queue/run-events.js';
 import { checkDataset, resolveEvalSpec } from './run-submission-checks.js';
 import {
   runIdParam,
@@ -30,16 +31,6 @@ export interface RunsServiceDeps {
   /** DATA_ROOT: submissions' data sets are checked below it. */
   config: Pick<Config, 'DATA_ROOT'>;
 }
-
-/** Job states in which a job has not been taken by a worker yet. */
-const NOT_STARTED = new Set([
-  'waiting',
-  'wait',
-  'prioritized',
-  'delayed',
-  'waiting-children',
-  'unknown',
-]);
 
 interface LatestMetric {
   name: string;
@@ -317,7 +308,7 @@ export function createRunsService({
         const job = await queue.getJob(id);
         const state = job ? await job.getState() : 'unknown';
         let removed = !job;
-        if (job && NOT_STARTED.has(state)) {
+        if (job && NOT_STARTED_JOB_STATES.has(state)) {
           // Fails if a worker took the job meanwhile: then it is cancelled as a running one.
           removed = await job.remove().then(
             () => true,
