@@ -2,6 +2,35 @@
 import eslint from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
+/** Packages that reach Redis, SQL or object storage. */
+const SERVICE_PACKAGES = ['ioredis', 'bullmq', 'pg', '@prisma/*', '@aws-sdk/*'];
+
+/**
+ * One `no-restricted-imports` config per zone: `folders` are src/ folders its files must not
+ * import (by relative path), `packages` npm packages they must not import.
+ * @param {Array<{ files: string[], folders: string[], packages?: string[], allowTypeImports?: boolean, message: string }>} zones
+ */
+function importZones(zones) {
+  return zones.map(({ files, folders, packages = [], allowTypeImports = false, message }) => ({
+    files,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: `^(\\.\\./)+(${folders.join('|')})/`,
+              message,
+              allowTypeImports,
+            },
+            ...(packages.length > 0 ? [{ group: packages, message, allowTypeImports }] : []),
+          ],
+        },
+      ],
+    },
+  }));
+}
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'bench/results/', '**/*.tmp.*'] },
   eslint.configs.recommended,
@@ -39,6 +68,53 @@ export default tseslint.config(
       ),
     },
   },
+  // The floors of src/ (docs/architecture.md): each folder imports only what lies below it, so an
+  // import against the design fails `npm run lint`. A relative import names a folder by its
+  // path, so each rule matches the folder after any number of `../`.
+  ...importZones([
+    {
+      // The shared leaf: run specs and seeding, which every floor may import.
+      files: ['src/spec/**'],
+      folders: ['api', 'artifacts', 'client', 'data', 'db', 'model', 'queue', 'worker'],
+      packages: [...SERVICE_PACKAGES, 'express', '@tensorflow/*'],
+      message: 'src/spec/ is the leaf every floor shares; it imports nothing of theirs.',
+    },
+    {
+      // Pure libraries: no Redis, SQL or HTTP, so they run (and are tested) anywhere.
+      files: ['src/model/**', 'src/data/**'],
+      folders: ['api', 'artifacts', 'client', 'db', 'queue', 'worker'],
+      packages: [...SERVICE_PACKAGES, 'express'],
+      message: 'model/ and data/ are pure libraries: no database, queue, API or worker.',
+    },
+    {
+      // The contract between API and worker sits below both of them.
+      files: ['src/queue/**'],
+      folders: ['api', 'client', 'worker'],
+      message: 'src/queue/ is the contract the API and the worker share; it imports neither.',
+    },
+    {
+      files: ['src/db/**', 'src/artifacts/**'],
+      folders: ['api', 'client', 'queue', 'worker'],
+      message: 'db/ and artifacts/ are storage: they know nothing of the queue, API or worker.',
+    },
+    {
+      files: ['src/api/**'],
+      folders: ['worker', 'client'],
+      message: 'The API and the worker meet only through src/queue/.',
+    },
+    {
+      files: ['src/worker/**'],
+      folders: ['api', 'client'],
+      message: 'The API and the worker meet only through src/queue/.',
+    },
+    {
+      // The client talks HTTP to the API; it shares only types (request bodies, events).
+      files: ['src/client/**'],
+      folders: ['worker', 'db', 'artifacts', 'queue'],
+      allowTypeImports: true,
+      message: 'The client reaches the server over HTTP only; it may import types.',
+    },
+  ]),
   {
     // Benchmarks and CLIs talk to the terminal through process.stdout; tests may log freely,
     // and read JSON responses without declaring every shape.

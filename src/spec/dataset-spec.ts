@@ -1,7 +1,7 @@
 /** The data set part of a run's spec: synthetic, or files under DATA_ROOT. */
 import { z } from 'zod';
-import { seedSchema } from '../model/seed.js';
-import { dataPathProblem } from '../data/data-path.js';
+import { seedSchema } from './seed.js';
+import { dataPathProblem } from './data-path-problem.js';
 
 export const syntheticDatasetSchema = z
   .object({

@@ -1,6 +1,6 @@
 /** An eval run's spec: the checkpoint as asked for, and as resolved at submission. */
 import { z } from 'zod';
-import { seedSchema } from '../model/seed.js';
+import { seedSchema } from './seed.js';
 import { dataInfoSchema } from './data-info.js';
 import { datasetSpecSchema } from './dataset-spec.js';
 import { modelSpecSchema } from './model-spec.js';

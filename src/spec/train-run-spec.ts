@@ -3,10 +3,10 @@
  * carries in the run's job, with the cross-field rules both ends check.
  */
 import { z } from 'zod';
-import { lrScheduleSchema } from '../model/lr-schedule.js';
-import { optimizerConfigSchema } from '../model/optimizer-config.js';
-import { seedSchema } from '../model/seed.js';
-import { augmentationSchema } from '../data/augmentation.js';
+import { lrScheduleSchema } from './lr-schedule-spec.js';
+import { optimizerConfigSchema } from './optimizer-config.js';
+import { seedSchema } from './seed.js';
+import { augmentationSchema } from './augmentation-spec.js';
 import { checkpointSpecSchema } from './checkpoint-spec.js';
 import { datasetSpecSchema, type DatasetSpec } from './dataset-spec.js';
 import { modelSpecSchema } from './model-spec.js';

@@ -12,7 +12,7 @@ import { openImageSource } from '../data/open-image-source.js';
 import { DatasetError } from '../data/raw-image.js';
 import { SyntheticDataset } from '../data/synthetic-dataset.js';
 import { SYNTHETIC_NORMALIZATION, type ImageBatch } from '../data/synthetic.js';
-import type { Augmentation } from '../data/augmentation.js';
+import type { Augmentation } from '../spec/augmentation-spec.js';
 import type { DataInfo } from '../spec/data-info.js';
 import type { DatasetSpec } from '../spec/dataset-spec.js';
 
