@@ -75,27 +75,33 @@ export default tseslint.config(
     {
       // The shared leaf: run specs and seeding, which every floor may import.
       files: ['src/spec/**'],
-      folders: ['api', 'artifacts', 'client', 'data', 'db', 'model', 'queue', 'worker'],
+      folders: ['api', 'artifacts', 'client', 'data', 'db', 'model', 'queue', 'runs', 'worker'],
       packages: [...SERVICE_PACKAGES, 'express', '@tensorflow/*'],
       message: 'src/spec/ is the leaf every floor shares; it imports nothing of theirs.',
     },
     {
       // Pure libraries: no Redis, SQL or HTTP, so they run (and are tested) anywhere.
       files: ['src/model/**', 'src/data/**'],
-      folders: ['api', 'artifacts', 'client', 'db', 'queue', 'worker'],
+      folders: ['api', 'artifacts', 'client', 'db', 'queue', 'runs', 'worker'],
       packages: [...SERVICE_PACKAGES, 'express'],
       message: 'model/ and data/ are pure libraries: no database, queue, API or worker.',
     },
     {
       // The contract between API and worker sits below both of them.
       files: ['src/queue/**'],
-      folders: ['api', 'client', 'worker'],
+      folders: ['api', 'client', 'runs', 'worker'],
       message: 'src/queue/ is the contract the API and the worker share; it imports neither.',
     },
     {
       files: ['src/db/**', 'src/artifacts/**'],
-      folders: ['api', 'client', 'queue', 'worker'],
+      folders: ['api', 'client', 'queue', 'runs', 'worker'],
       message: 'db/ and artifacts/ are storage: they know nothing of the queue, API or worker.',
+    },
+    {
+      // The run lifecycle: the one writer of a run's status, shared by the API and the worker.
+      files: ['src/runs/**'],
+      folders: ['api', 'client', 'worker'],
+      message: 'src/runs/ serves the API and the worker; it imports neither.',
     },
     {
       files: ['src/api/**'],
@@ -110,7 +116,7 @@ export default tseslint.config(
     {
       // The client talks HTTP to the API; it shares only types (request bodies, events).
       files: ['src/client/**'],
-      folders: ['worker', 'db', 'artifacts', 'queue'],
+      folders: ['worker', 'db', 'artifacts', 'queue', 'runs'],
       allowTypeImports: true,
       message: 'The client reaches the server over HTTP only; it may import types.',
     },

@@ -6,7 +6,7 @@
  */
 import { mixSeed } from '../spec/seed.js';
 import { drawTransform, IDENTITY_TRANSFORM } from './augmentation.js';
-import { type Augmentation } from '../spec/augmentation-spec.js';
+import type { Augmentation } from '../spec/augmentation-spec.js';
 import { transformImage } from './image-transform.js';
 import { NormalizationAccumulator, type Normalization } from './normalization.js';
 import { seededPermutation } from './permutation.js';

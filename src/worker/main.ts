@@ -20,6 +20,7 @@ import { createTrainJobProcessor } from './process-train-job.js';
 import { startReconciler } from './reconciler.js';
 import { withRunEvents } from './publishing-run-store.js';
 import { createRunStore } from './run-store.js';
+import { createRunLifecycle } from '../runs/run-lifecycle.js';
 import type { TrainingProcess } from './training-process.js';
 import { registerWorker } from './worker-registry.js';
 
@@ -40,16 +41,21 @@ const eventsRedis = new Redis(config.REDIS_URL, {
   maxRetriesPerRequest: 1,
 });
 eventsRedis.on('error', (error) => logger.debug({ err: error }, 'events redis error'));
-const store = withRunEvents(
-  createRunStore(prisma, artifacts),
-  createRunEventPublisher(eventsRedis, config.QUEUE_PREFIX, (error) =>
-    logger.debug({ err: error }, 'could not publish a run event'),
-  ),
+const events = createRunEventPublisher(eventsRedis, config.QUEUE_PREFIX, (error) =>
+  logger.debug({ err: error }, 'could not publish a run event'),
 );
+const store = withRunEvents(createRunStore(prisma, artifacts), events);
 const checkpoints = createCheckpointSync({ artifacts, scratchRoot: config.SCRATCH_ROOT });
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 const slots = new SlotPool(planSlots(config));
 const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
+// The queue as the lifecycle and the reconciler see it (job states, re-adding a lost job).
+const queue = new Queue(TRAINING_QUEUE, {
+  connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
+  prefix: config.QUEUE_PREFIX,
+});
+queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
+const lifecycle = createRunLifecycle({ prisma, events, queue, retry });
 let stopping = false;
 
 const registration = await registerWorker(prisma, logger, {
@@ -60,6 +66,7 @@ const registration = await registerWorker(prisma, logger, {
 
 const jobDeps = {
   store,
+  lifecycle,
   checkpoints,
   config,
   logger,
@@ -105,7 +112,7 @@ worker.on('failed', (job, error) => {
   if (!job?.id) return;
   const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
   if (!final) return;
-  store
+  lifecycle
     .failUnowned(job.id, {
       name: error.name,
       message: error.message,
@@ -116,16 +123,10 @@ worker.on('failed', (job, error) => {
       logger.error({ err: e, jobId: job.id }, 'could not mark the run failed'),
     );
 });
-// The reconciler's view of the queue (job states, re-adding a lost job).
-const queue = new Queue(TRAINING_QUEUE, {
-  connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
-  prefix: config.QUEUE_PREFIX,
-});
-queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
 const reconcilerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
 reconcilerRedis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
 const reconciler = startReconciler(
-  { prisma, queue, store, logger, retry, redis: reconcilerRedis },
+  { prisma, queue, lifecycle, logger, retry, redis: reconcilerRedis },
   config.RECONCILE_EVERY_MS,
 );
 logger.info(

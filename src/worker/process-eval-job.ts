@@ -5,9 +5,10 @@
  */
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import { evalJobSchema } from '../queue/job-payloads.js';
-import { type EvalResult } from '../spec/run-results.js';
+import type { EvalResult } from '../spec/run-results.js';
 import type { TrainJobDeps } from './process-train-job.js';
-import { LeaseLostError, type RunError } from './run-store.js';
+import { LeaseLostError } from '../runs/lease.js';
+import type { RunError } from '../runs/run-errors.js';
 import { endFailedAttempt } from './failed-attempt.js';
 import { RunWriter } from './run-writer.js';
 import { startTrainingProcess } from './training-process.js';
@@ -23,11 +24,15 @@ export function createEvalJobProcessor(deps: TrainJobDeps) {
     const log = deps.logger.child({ runId, jobId: job.id });
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
-    const { store, checkpoints } = deps;
+    const { store, checkpoints, lifecycle } = deps;
 
     const slot = deps.slots.acquire();
     try {
-      const lease = await store.claim(runId, { workerId: deps.workerId, attempt, device: slot.id });
+      const lease = await lifecycle.claim(runId, {
+        workerId: deps.workerId,
+        attempt,
+        device: slot.id,
+      });
       if (!lease) return { skipped: true };
       log.info({ checkpoint: spec.checkpoint }, 'evaluation started');
       const finish = async (what: string, op: () => Promise<unknown>): Promise<void> => {
@@ -54,7 +59,7 @@ export function createEvalJobProcessor(deps: TrainJobDeps) {
           unrecoverable: true,
           attempt,
         };
-        await finish('failure', () => store.markFailed(lease, error));
+        await finish('failure', () => lifecycle.fail(lease, error));
         throw new UnrecoverableError(error.message);
       }
       const child = startTrainingProcess(
@@ -91,16 +96,16 @@ export function createEvalJobProcessor(deps: TrainJobDeps) {
         switch (outcome.outcome) {
           case 'done': {
             const result = outcome.result as EvalResult;
-            await finish('success', () => store.markSucceeded(lease, result));
+            await finish('success', () => lifecycle.succeed(lease, result));
             log.info({ top1: result.top1, count: result.count }, 'evaluation succeeded');
             return result;
           }
           case 'stopped':
             if (outcome.reason === 'cancel') {
-              await finish('cancel', () => store.markCancelled(lease));
+              await finish('cancel', () => lifecycle.cancel(lease));
               return { skipped: true };
             }
-            await finish('requeue', () => store.markQueued(lease));
+            await finish('requeue', () => lifecycle.requeue(lease));
             await job.moveToDelayed(Date.now(), token);
             throw new DelayedError();
           case 'failed':
@@ -110,7 +115,7 @@ export function createEvalJobProcessor(deps: TrainJobDeps) {
               attempt,
               maxAttempts,
               kind: { crashName: 'EvalProcessCrashed', noun: 'evaluation' },
-              store,
+              lifecycle,
               lease,
               finish,
               log,

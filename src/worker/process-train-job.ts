@@ -6,18 +6,22 @@
 import { DelayedError, UnrecoverableError, type Job } from 'bullmq';
 import type { Config } from '../config.js';
 import { trainJobSchema } from '../queue/job-payloads.js';
-import { type EvalResult, type TrainResult } from '../spec/run-results.js';
+import type { EvalResult, TrainResult } from '../spec/run-results.js';
 import type { Logger } from '../logger.js';
 import type { CheckpointSync } from './checkpoint-sync.js';
 import type { SlotPool } from './device-slots.js';
 import type { ChildMessage } from './ipc.js';
-import { LeaseLostError, type RunStore } from './run-store.js';
+import { LeaseLostError } from '../runs/lease.js';
+import type { RunLifecycle } from '../runs/run-lifecycle.js';
+import type { RunStore } from './run-store.js';
 import { endFailedAttempt } from './failed-attempt.js';
 import { RunWriter } from './run-writer.js';
 import { startTrainingProcess, type TrainingProcess } from './training-process.js';
 
 export interface TrainJobDeps {
   store: RunStore;
+  /** Every status change of the run (claim, success, failure, cancel, requeue). */
+  lifecycle: RunLifecycle;
   /** Uploads the child's checkpoints to the artifact store; downloads the one to resume from. */
   checkpoints: CheckpointSync;
   config: Pick<
@@ -60,11 +64,15 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
     const log = deps.logger.child({ runId, jobId: job.id });
     const attempt = job.attemptsMade + 1;
     const maxAttempts = job.opts.attempts ?? 1;
-    const { store, checkpoints } = deps;
+    const { store, checkpoints, lifecycle } = deps;
 
     const slot = deps.slots.acquire();
     try {
-      const lease = await store.claim(runId, { workerId: deps.workerId, attempt, device: slot.id });
+      const lease = await lifecycle.claim(runId, {
+        workerId: deps.workerId,
+        attempt,
+        device: slot.id,
+      });
       if (!lease) {
         log.info('run is no longer queued (cancelled or finished); skipping the job');
         return { skipped: true };
@@ -177,8 +185,8 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
         // queued with the cause, and BullMQ retries the job after its backoff.
         const cause = error instanceof Error ? error : new Error(String(error));
         log.warn({ err: cause }, 'could not fetch the checkpoint to resume from; will retry');
-        await store
-          .markQueued(lease, {
+        await lifecycle
+          .requeue(lease, {
             name: cause.name,
             message: cause.message,
             attempt,
@@ -248,17 +256,17 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
           );
         switch (outcome.outcome) {
           case 'done':
-            await finish('success', () => store.markSucceeded(lease, outcome.result));
+            await finish('success', () => lifecycle.succeed(lease, outcome.result));
             log.info({ result: outcome.result }, 'training succeeded');
             return outcome.result;
           case 'stopped':
             if (outcome.reason === 'cancel') {
-              await finish('cancel', () => store.markCancelled(lease));
+              await finish('cancel', () => lifecycle.cancel(lease));
               log.info({ step: outcome.step }, 'training cancelled');
               return { skipped: true };
             }
             // Graceful shutdown: back in the queue without spending an attempt.
-            await finish('requeue', () => store.markQueued(lease));
+            await finish('requeue', () => lifecycle.requeue(lease));
             await job.moveToDelayed(Date.now(), token);
             log.info({ step: outcome.step }, 'worker shutting down; run put back in the queue');
             throw new DelayedError();
@@ -269,7 +277,7 @@ export function createTrainJobProcessor(deps: TrainJobDeps) {
               attempt,
               maxAttempts,
               kind: { crashName: 'TrainingProcessCrashed', noun: 'training' },
-              store,
+              lifecycle,
               lease,
               finish,
               log,

@@ -3,7 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { trainJobSchema } from '../../src/queue/job-payloads.js';
-import { type TrainRunSpecInput } from '../../src/spec/train-run-spec.js';
+import type { TrainRunSpecInput } from '../../src/spec/train-run-spec.js';
 import type { ChildMessage, MetricPointMessage } from '../../src/worker/ipc.js';
 import { startTrainingProcess } from '../../src/worker/training-process.js';
 
