@@ -7,28 +7,41 @@ const SERVICE_PACKAGES = ['ioredis', 'bullmq', 'pg', '@prisma/*', '@aws-sdk/*'];
 
 /**
  * One `no-restricted-imports` config per zone: `folders` are src/ folders its files must not
- * import (by relative path), `packages` npm packages they must not import.
- * @param {Array<{ files: string[], folders: string[], packages?: string[], allowTypeImports?: boolean, message: string }>} zones
+ * import (by relative path), `packages` npm packages they must not import, `modules` further
+ * patterns (regular expressions) of import paths they must not use.
+ * @param {Array<{ files: string[], ignores?: string[], folders: string[], packages?: string[], modules?: string[], allowTypeImports?: boolean, message: string }>} zones
  */
 function importZones(zones) {
-  return zones.map(({ files, folders, packages = [], allowTypeImports = false, message }) => ({
-    files,
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              regex: `^(\\.\\./)+(${folders.join('|')})/`,
-              message,
-              allowTypeImports,
-            },
-            ...(packages.length > 0 ? [{ group: packages, message, allowTypeImports }] : []),
-          ],
-        },
-      ],
-    },
-  }));
+  return zones.map(
+    ({
+      files,
+      ignores = [],
+      folders,
+      packages = [],
+      modules = [],
+      allowTypeImports = false,
+      message,
+    }) => ({
+      files,
+      ignores,
+      rules: {
+        'no-restricted-imports': [
+          'error',
+          {
+            patterns: [
+              {
+                regex: `^(\\.\\./)+(${folders.join('|')})/`,
+                message,
+                allowTypeImports,
+              },
+              ...(packages.length > 0 ? [{ group: packages, message, allowTypeImports }] : []),
+              ...modules.map((regex) => ({ regex, message, allowTypeImports })),
+            ],
+          },
+        ],
+      },
+    }),
+  );
 }
 
 export default tseslint.config(
@@ -110,8 +123,20 @@ export default tseslint.config(
     },
     {
       files: ['src/worker/**'],
+      ignores: ['src/worker/child/**'],
       folders: ['api', 'client'],
       message: 'The API and the worker meet only through src/queue/.',
+    },
+    {
+      // The training child computes; the worker (parent) process owns every connection. The
+      // child reaches its parent only through the messages of src/worker/ipc.ts.
+      files: ['src/worker/child/**'],
+      folders: ['api', 'artifacts', 'client', 'db', 'queue', 'runs'],
+      packages: [...SERVICE_PACKAGES, 'express'],
+      modules: ['^\\.\\./(?!ipc\\.js$)[^/]+$'],
+      message:
+        'src/worker/child/ runs in the training child: no database, artifact store, Redis or ' +
+        'parent module; it talks to the worker through ../ipc.js only.',
     },
     {
       // The client talks HTTP to the API; it shares only types (request bodies, events).

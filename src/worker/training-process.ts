@@ -27,12 +27,12 @@ export interface TrainingProcess {
   readonly finished: Promise<TrainingOutcome>;
 }
 
-/** The child entry beside this file: .ts under tsx (dev, tests), .js when built. */
+/** The child entry in child/ beside this file: .ts under tsx (dev, tests), .js when built. */
 function childEntry(): { file: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url);
   const ext = path.extname(here);
   return {
-    file: path.join(path.dirname(here), `training-child${ext}`),
+    file: path.join(path.dirname(here), 'child', `training-child${ext}`),
     execArgv: ext === '.ts' ? ['--import', 'tsx'] : [],
   };
 }

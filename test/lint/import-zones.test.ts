@@ -21,6 +21,12 @@ describe('import zones', () => {
       ['src/api/runs/x.ts', "import { createRunStore } from '../../worker/run-store.js';"],
       ['src/worker/x.ts', "import { errorHandler } from '../api/errors.js';"],
       ['src/client/x.ts', "import { enqueueRun } from '../queue/enqueue-run.js';"],
+      ['src/runs/x.ts', "import { createWorker } from '../worker/create-worker.js';"],
+      ['src/worker/child/x.ts', "import { createPrismaClient } from '../../db/index.js';"],
+      ['src/worker/child/x.ts', "import { createArtifactStore } from '../../artifacts/x.js';"],
+      ['src/worker/child/x.ts', "import { Redis } from 'ioredis';"],
+      ['src/worker/child/x.ts', "import { createRunStore } from '../run-store.js';"],
+      ['src/worker/child/x.ts', "import { errorHandler } from '../../api/errors.js';"],
     ];
     for (const [file, code] of refused)
       expect(await restrictedImports(file, code), `${file}: ${code}`).toHaveLength(1);
@@ -32,6 +38,10 @@ describe('import zones', () => {
       ['src/api/runs/x.ts', "import { enqueueRun } from '../../queue/enqueue-run.js';"],
       ['src/worker/x.ts', "import { createCancelRequests } from '../queue/cancel-requests.js';"],
       ['src/client/x.ts', "import type { RunEvent } from '../queue/run-events.js';"],
+      ['src/worker/child/x.ts', "import type { ChildMessage } from '../ipc.js';"],
+      ['src/worker/child/x.ts', "import { createGoogLeNet } from '../../model/googlenet.js';"],
+      ['src/worker/child/x.ts', "import { runTraining } from './train-run.js';"],
+      ['src/worker/x.ts', "import { createLifecycle } from '../runs/run-lifecycle.js';"],
     ];
     for (const [file, code] of allowed)
       expect(await restrictedImports(file, code), `${file}: ${code}`).toEqual([]);

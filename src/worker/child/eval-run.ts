@@ -5,14 +5,15 @@
  * `eval/*` figures go out as metric series (step = batches done) while it works.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { EvalResult } from '../spec/run-results.js';
-import { loadBackend } from '../model/backend.js';
-import { loadCheckpoint } from '../model/checkpoint.js';
-import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
-import { topKHits } from '../model/top-k-hits.js';
-import type { ChildMessage, EvalStartMessage } from './ipc.js';
+import type { EvalResult } from '../../spec/run-results.js';
+import { loadBackend } from '../../model/backend.js';
+import { loadCheckpoint } from '../../model/checkpoint.js';
+import { createGoogLeNet, predictLogits } from '../../model/googlenet.js';
+import { topKHits } from '../../model/top-k-hits.js';
+import type { ChildMessage, EvalStartMessage } from '../ipc.js';
 import type { RunControls } from './train-run.js';
 import { openTrainingData } from './training-data.js';
+import { UnrecoverableRunError } from '../../spec/unrecoverable-run-error.js';
 
 export async function runEvaluation(
   start: EvalStartMessage,
@@ -39,9 +40,8 @@ export async function runEvaluation(
     const loaded = await loadCheckpoint(start.checkpointDir, model);
     tf.dispose([...loaded.optimizer.slots.values()]);
   } catch (error) {
-    throw Object.assign(
-      new Error(`checkpoint unusable: ${error instanceof Error ? error.message : String(error)}`),
-      { unrecoverable: true },
+    throw new UnrecoverableRunError(
+      `checkpoint unusable: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
   const data = await openTrainingData({
@@ -104,8 +104,7 @@ export async function runEvaluation(
       });
       emit({ type: 'progress', step: batches, totalSteps, epoch: 0 });
     }
-    if (count === 0)
-      throw Object.assign(new Error('the test split holds no images'), { unrecoverable: true });
+    if (count === 0) throw new UnrecoverableRunError('the test split holds no images');
     const correct = confusion.reduce((sum, row, c) => sum + (row[c] as number), 0);
     const result: EvalResult = {
       top1: correct / count,

@@ -7,22 +7,23 @@ import { createHash } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { Prefetcher } from '../data/prefetcher.js';
-import type { ImageBatch } from '../data/synthetic.js';
-import type { TrainResult } from '../spec/run-results.js';
-import { loadBackend } from '../model/backend.js';
+import { Prefetcher } from '../../data/prefetcher.js';
+import type { ImageBatch } from '../../data/synthetic.js';
+import type { TrainResult } from '../../spec/run-results.js';
+import { loadBackend } from '../../model/backend.js';
 import {
   CheckpointError,
   loadCheckpoint,
   saveCheckpoint,
   type CheckpointManifest,
-} from '../model/checkpoint.js';
-import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
-import { createTrainer } from '../model/train-step.js';
-import { topKHits } from '../model/top-k-hits.js';
+} from '../../model/checkpoint.js';
+import { createGoogLeNet, predictLogits } from '../../model/googlenet.js';
+import { createTrainer } from '../../model/train-step.js';
+import { topKHits } from '../../model/top-k-hits.js';
 import { emptyEpochTotals, epochMeans, restoreEpochTotals } from './epoch-totals.js';
-import type { ChildMessage, MetricPointMessage, StartMessage } from './ipc.js';
+import type { ChildMessage, MetricPointMessage, StartMessage } from '../ipc.js';
 import { openTrainingData, type TrainingData } from './training-data.js';
+import { UnrecoverableRunError } from '../../spec/unrecoverable-run-error.js';
 
 /** Metric points are sent to the parent at most this often (and at every epoch end). */
 const METRIC_FLUSH_MS = 500;
@@ -143,11 +144,8 @@ export async function runTraining(
   if (!start.dataInfo) emit({ type: 'data-info', info: data.info });
   const stepsPerEpoch = data.stepsPerEpoch(train.batchSize);
   if (stepsPerEpoch === 0) {
-    throw Object.assign(
-      new Error(
-        `the training split (${data.info.trainImages} images) is smaller than one batch (${train.batchSize})`,
-      ),
-      { unrecoverable: true },
+    throw new UnrecoverableRunError(
+      `the training split (${data.info.trainImages} images) is smaller than one batch (${train.batchSize})`,
     );
   }
   const totalSteps = Math.min(
