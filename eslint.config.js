@@ -86,29 +86,64 @@ export default tseslint.config(
   // path, so each rule matches the folder after any number of `../`.
   ...importZones([
     {
-      // The shared leaf: run specs and seeding, which every floor may import.
-      files: ['src/spec/**'],
-      folders: ['api', 'artifacts', 'client', 'data', 'db', 'model', 'queue', 'runs', 'worker'],
+      // The shared leaves: run specs and seeding (spec/), durable file writes (shared/).
+      files: ['src/spec/**', 'src/shared/**'],
+      folders: [
+        'api',
+        'artifacts',
+        'checkpoints',
+        'client',
+        'data',
+        'db',
+        'model',
+        'queue',
+        'runs',
+        'worker',
+      ],
       packages: [...SERVICE_PACKAGES, 'express', '@tensorflow/*'],
-      message: 'src/spec/ is the leaf every floor shares; it imports nothing of theirs.',
+      message: 'src/spec/ and src/shared/ are leaves every floor shares; they import none of it.',
     },
     {
       // Pure libraries: no Redis, SQL or HTTP, so they run (and are tested) anywhere.
       files: ['src/model/**', 'src/data/**'],
-      folders: ['api', 'artifacts', 'client', 'db', 'queue', 'runs', 'worker'],
+      folders: ['api', 'artifacts', 'checkpoints', 'client', 'db', 'queue', 'runs', 'worker'],
       packages: [...SERVICE_PACKAGES, 'express'],
       message: 'model/ and data/ are pure libraries: no database, queue, API or worker.',
     },
     {
       // The contract between API and worker sits below both of them.
       files: ['src/queue/**'],
-      folders: ['api', 'client', 'runs', 'worker'],
+      folders: ['api', 'checkpoints', 'client', 'runs', 'worker'],
       message: 'src/queue/ is the contract the API and the worker share; it imports neither.',
     },
     {
-      files: ['src/db/**', 'src/artifacts/**'],
-      folders: ['api', 'client', 'queue', 'runs', 'worker'],
-      message: 'db/ and artifacts/ are storage: they know nothing of the queue, API or worker.',
+      files: ['src/db/**'],
+      folders: ['api', 'artifacts', 'checkpoints', 'client', 'queue', 'runs', 'worker'],
+      message: 'db/ is storage: it knows nothing of the queue, API or worker.',
+    },
+    {
+      // A key → bytes store: what the keys mean belongs to its callers.
+      files: ['src/artifacts/**'],
+      folders: [
+        'api',
+        'checkpoints',
+        'client',
+        'data',
+        'db',
+        'model',
+        'queue',
+        'runs',
+        'spec',
+        'worker',
+      ],
+      message:
+        'src/artifacts/ stores bytes by key; it knows nothing of models, runs or checkpoints.',
+    },
+    {
+      // Saving, moving and keeping checkpoints: above the model and the artifact store.
+      files: ['src/checkpoints/**'],
+      folders: ['api', 'client', 'data', 'db', 'queue', 'runs', 'worker'],
+      message: 'src/checkpoints/ builds on model/ and artifacts/ only.',
     },
     {
       // The run lifecycle: the one writer of a run's status, shared by the API and the worker.
@@ -133,7 +168,7 @@ export default tseslint.config(
       files: ['src/worker/child/**'],
       folders: ['api', 'artifacts', 'client', 'db', 'queue', 'runs'],
       packages: [...SERVICE_PACKAGES, 'express'],
-      modules: ['^\\.\\./(?!ipc\\.js$)[^/]+$'],
+      modules: ['^\\.\\./(?!ipc\\.js$)[^/]+$', 'checkpoints/checkpoint-(sync|download)\\.js$'],
       message:
         'src/worker/child/ runs in the training child: no database, artifact store, Redis or ' +
         'parent module; it talks to the worker through ../ipc.js only.',

@@ -1,6 +1,5 @@
 /** GoogLeNet as a pure library: graph, backends, training step, optimizers, schedules, summary. */
 export * from './backend.js';
-export * from './checkpoint.js';
 export * from './googlenet.js';
 export * from '../spec/googlenet-config.js';
 export * from './layer-variables.js';

@@ -13,7 +13,7 @@ import type { Logger } from '../logger.js';
 import { LeaseLostError, type Lease } from '../runs/lease.js';
 import type { RunLifecycle } from '../runs/run-lifecycle.js';
 import type { EvalResult, TrainResult } from '../spec/run-results.js';
-import type { CheckpointSync } from './checkpoint-sync.js';
+import type { CheckpointSync } from '../checkpoints/checkpoint-sync.js';
 import type { DeviceSlot, SlotPool } from './device-slots.js';
 import { endFailedAttempt } from './failed-attempt.js';
 import type { ChildMessage, EvalStartMessage, StartMessage } from './ipc.js';

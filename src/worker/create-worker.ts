@@ -17,7 +17,7 @@ import type { RunEventPublisher } from '../queue/run-events.js';
 import { JOB_NAMES, TRAINING_QUEUE } from '../queue/training-queue.js';
 import { createRunLifecycle, type RunLifecycle } from '../runs/run-lifecycle.js';
 import { createAttemptRunner, type AttemptDeps } from './attempt-runner.js';
-import { createCheckpointSync } from './checkpoint-sync.js';
+import { createCheckpointSync } from '../checkpoints/checkpoint-sync.js';
 import { planSlots, SlotPool } from './device-slots.js';
 import { evalAttempt } from './eval-attempt.js';
 import { withRunEvents } from './publishing-run-store.js';

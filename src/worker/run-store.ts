@@ -11,8 +11,8 @@ import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import type { PrismaClient } from '../db/index.js';
 import { insertMetricPoints } from '../db/metric-points.js';
 import { dataInfoSchema, type DataInfo } from '../spec/data-info.js';
-import { metricIsBetter as better } from '../spec/metric-name.js';
 import type { CheckpointSpec } from '../spec/checkpoint-spec.js';
+import { checkpointsToDelete } from '../checkpoints/checkpoint-retention.js';
 import { fencedTransaction, fencedUpdate as fencedRunUpdate, type Lease } from '../runs/lease.js';
 import type { CheckpointSaved, MetricPointMessage } from './ipc.js';
 
@@ -20,27 +20,6 @@ export interface RunProgress {
   step: number;
   totalSteps: number;
   epoch: number;
-}
-
-/** Checkpoints to delete under `keepLatest` + `keepBest` (by `metric`) retention. */
-export function checkpointsToDelete<T extends { step: number; metrics: unknown }>(
-  checkpoints: T[],
-  spec: Pick<CheckpointSpec, 'keepLatest' | 'keepBest' | 'metric'>,
-): T[] {
-  const byStep = [...checkpoints].sort((a, b) => b.step - a.step);
-  const keep = new Set(byStep.slice(0, spec.keepLatest));
-  const scored = byStep
-    .map((c) => ({ c, score: (c.metrics as Record<string, number> | null)?.[spec.metric] }))
-    .filter((s): s is { c: T; score: number } => typeof s.score === 'number');
-  scored.sort((a, b) =>
-    better(spec.metric, a.score, b.score)
-      ? -1
-      : better(spec.metric, b.score, a.score)
-        ? 1
-        : b.c.step - a.c.step,
-  );
-  for (const s of scored.slice(0, spec.keepBest)) keep.add(s.c);
-  return byStep.filter((c) => !keep.has(c));
 }
 
 /**
@@ -96,7 +75,7 @@ export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactSto
       return fenced(lease, (tx) => insertMetricPoints(tx, lease.runId, points));
     },
 
-    async recordCheckpoint(lease: Lease, c: CheckpointSaved): Promise<void> {
+    async recordCheckpoint(lease: Lease, c: Omit<CheckpointSaved, 'files'>): Promise<void> {
       const data = {
         epoch: c.epoch,
         location: c.location,

@@ -6,11 +6,9 @@
  */
 import { trainJobSchema, type TrainJob } from '../queue/job-payloads.js';
 import type { AttemptDeps, AttemptKind, Attempt, ChildPlan } from './attempt-runner.js';
-import type { CheckpointSync } from './checkpoint-sync.js';
+import { SHUTDOWN_ONLY_RETENTION } from '../checkpoints/checkpoint-retention.js';
+import type { CheckpointSync } from '../checkpoints/checkpoint-sync.js';
 import type { ChildMessage } from './ipc.js';
-
-/** Runs without a checkpoint spec still get one at graceful shutdown; only the newest is kept. */
-const SHUTDOWN_ONLY_RETENTION = { keepLatest: 1, keepBest: 0, metric: 'val/accuracy' };
 
 type Resume = Awaited<ReturnType<CheckpointSync['fetchForResume']>>;
 
@@ -32,8 +30,14 @@ export function trainAttempt(deps: AttemptDeps): AttemptKind<TrainJob> {
     }
   }
 
-  /** What only a training child sends. */
-  function onTrainingMessage(a: Attempt, job: TrainJob, resume: Resume, message: ChildMessage) {
+  /** What only a training child sends; `uploaded`: checkpoint locations by step, not recorded yet. */
+  function onTrainingMessage(
+    a: Attempt,
+    job: TrainJob,
+    resume: Resume,
+    uploaded: Map<number, string>,
+    message: ChildMessage,
+  ) {
     const { writer, lease, log } = a;
     switch (message.type) {
       case 'data-info':
@@ -56,9 +60,16 @@ export function trainAttempt(deps: AttemptDeps): AttemptKind<TrainJob> {
         break;
       case 'checkpoint':
         log.info({ step: message.step, location: message.location }, 'checkpoint saved');
-        // Uploaded here, not in the child: training goes on while the bytes travel.
+        // Uploaded here, not in the child: training goes on while the bytes travel. Upload and
+        // row are two writes, each retried alone: the upload removes the local copy, so a row
+        // that failed (Postgres away) must not send the upload again.
+        writer.push('checkpoint upload', async () => {
+          uploaded.set(message.step, await checkpoints.upload(a.runId, message));
+        });
         writer.push('checkpoint', async () => {
-          const location = await checkpoints.upload(a.runId, message);
+          const location = uploaded.get(message.step);
+          if (location === undefined) return;
+          uploaded.delete(message.step);
           await store.recordCheckpoint(lease, { ...message, location });
           const retention = job.spec.checkpoint ?? SHUTDOWN_ONLY_RETENTION;
           const deleted = await store.applyRetention(lease, retention);
@@ -82,6 +93,7 @@ export function trainAttempt(deps: AttemptDeps): AttemptKind<TrainJob> {
         a.writer.push('unusable checkpoint', () => store.deleteCheckpoint(a.lease, location));
       }
       const dataInfo = await store.dataInfo(a.runId);
+      const uploaded = new Map<number, string>();
       return {
         start: {
           type: 'start',
@@ -96,7 +108,7 @@ export function trainAttempt(deps: AttemptDeps): AttemptKind<TrainJob> {
           prefetchBatches: deps.config.DATA_PREFETCH_BATCHES,
           ...(dataInfo ? { dataInfo } : {}),
         },
-        onMessage: (message) => onTrainingMessage(a, job, resume, message),
+        onMessage: (message) => onTrainingMessage(a, job, resume, uploaded, message),
         // This host's scratch files go, and stored checkpoints that never got their row (a
         // worker died between upload and row) — the latter only while this attempt still owns
         // the run, so it cannot remove what a newer attempt has just uploaded.

@@ -27,6 +27,10 @@ describe('import zones', () => {
       ['src/worker/child/x.ts', "import { Redis } from 'ioredis';"],
       ['src/worker/child/x.ts', "import { createRunStore } from '../run-store.js';"],
       ['src/worker/child/x.ts', "import { errorHandler } from '../../api/errors.js';"],
+      ['src/worker/child/x.ts', "import { x } from '../../checkpoints/checkpoint-sync.js';"],
+      ['src/artifacts/x.ts', "import { CHECKPOINT_FILES } from '../checkpoints/x.js';"],
+      ['src/artifacts/x.ts', "import { createGoogLeNet } from '../model/googlenet.js';"],
+      ['src/checkpoints/x.ts', "import type { PrismaClient } from '../db/index.js';"],
     ];
     for (const [file, code] of refused)
       expect(await restrictedImports(file, code), `${file}: ${code}`).toHaveLength(1);
@@ -42,6 +46,14 @@ describe('import zones', () => {
       ['src/worker/child/x.ts', "import { createGoogLeNet } from '../../model/googlenet.js';"],
       ['src/worker/child/x.ts', "import { runTraining } from './train-run.js';"],
       ['src/worker/x.ts', "import { createLifecycle } from '../runs/run-lifecycle.js';"],
+      [
+        'src/worker/child/x.ts',
+        "import { saveCheckpoint } from '../../checkpoints/checkpoint.js';",
+      ],
+      [
+        'src/checkpoints/x.ts',
+        "import type { ArtifactStore } from '../artifacts/artifact-store.js';",
+      ],
     ];
     for (const [file, code] of allowed)
       expect(await restrictedImports(file, code), `${file}: ${code}`).toEqual([]);

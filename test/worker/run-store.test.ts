@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ArtifactStore } from '../../src/artifacts/artifact-store.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
-import { checkpointsToDelete, type RunStore } from '../../src/worker/run-store.js';
+import { checkpointsToDelete } from '../../src/checkpoints/checkpoint-retention.js';
+import { type RunStore } from '../../src/worker/run-store.js';
 import { LeaseLostError, type Lease } from '../../src/runs/lease.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { createTestQueue } from '../helpers/queue.js';

@@ -6,7 +6,7 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
-import { isUnusableCheckpoint } from '../../artifacts/checkpoint-download.js';
+import { isUnusableCheckpoint } from '../../checkpoints/checkpoint-download.js';
 import type { Config } from '../../config.js';
 import type { PrismaClient } from '../../db/index.js';
 import { dataInfoSchema } from '../../spec/data-info.js';

@@ -7,7 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { EvalResult } from '../../spec/run-results.js';
 import { loadBackend } from '../../model/backend.js';
-import { loadCheckpoint } from '../../model/checkpoint.js';
+import { loadCheckpoint } from '../../checkpoints/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../../model/googlenet.js';
 import { topKHits } from '../../model/top-k-hits.js';
 import type { ChildMessage, EvalStartMessage } from '../ipc.js';

@@ -3,20 +3,14 @@
  * epoch, report metrics and progress, validate each epoch, checkpoint every N steps and at the
  * end. Runs inside the training child process; everything it learns leaves through `emit`.
  */
-import { createHash } from 'node:crypto';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { Prefetcher } from '../../data/prefetcher.js';
 import type { ImageBatch } from '../../data/synthetic.js';
 import type { TrainResult } from '../../spec/run-results.js';
 import { loadBackend } from '../../model/backend.js';
-import {
-  CheckpointError,
-  loadCheckpoint,
-  saveCheckpoint,
-  type CheckpointManifest,
-} from '../../model/checkpoint.js';
+import { CheckpointError, loadCheckpoint, saveCheckpoint } from '../../checkpoints/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../../model/googlenet.js';
 import { createTrainer } from '../../model/train-step.js';
 import { topKHits } from '../../model/top-k-hits.js';
@@ -106,15 +100,6 @@ async function validate(
   return { loss: loss / count, accuracy: top1 / count, top5: top5 / count };
 }
 
-async function checkpointDigest(
-  dir: string,
-  manifest: CheckpointManifest,
-): Promise<{ bytes: number; sha256: string }> {
-  const manifestBytes = await readFile(path.join(dir, 'manifest.json'));
-  const bytes = manifest.files.reduce((sum, f) => sum + f.bytes, manifestBytes.length);
-  return { bytes, sha256: createHash('sha256').update(manifestBytes).digest('hex') };
-}
-
 /** Trains `start.job` to the end (or until stopped), emitting progress, metrics and checkpoints. */
 export async function runTraining(
   start: StartMessage,
@@ -198,13 +183,13 @@ export async function runTraining(
     // resume point (and whose checkpoint was torn or rejected): this run recomputed the step.
     await rm(dir, { recursive: true, force: true });
     const metrics = metricsAt(step);
-    const manifest = await saveCheckpoint(dir, {
+    const saved = await saveCheckpoint(dir, {
       model,
       optimizer: trainer.optimizer.getState(),
       state: { step, epoch, seed: train.seed, metrics, data: { ...epochTotals } },
     });
-    const { bytes, sha256 } = await checkpointDigest(dir, manifest);
-    emit({ type: 'checkpoint', step, epoch, location: dir, bytes, sha256, metrics });
+    const { files, bytes, sha256 } = saved;
+    emit({ type: 'checkpoint', step, epoch, location: dir, files, bytes, sha256, metrics });
   };
 
   let step = 0;
