@@ -38,6 +38,37 @@ export interface ResumeCheckpoints {
   unusable: Array<{ location: string; reason: string }>;
 }
 
+/**
+ * Uploads a checkpoint the child has written and fsynced, checking each file arrives with
+ * the SHA-256 the save recorded (the manifest last, against the save's digest: nothing is
+ * read back to learn what was saved), then removes the local copy. Returns its location.
+ */
+async function uploadCheckpoint(
+  artifacts: ArtifactStore,
+  runId: string,
+  saved: SavedCheckpoint & { step: number },
+): Promise<string> {
+  const location = checkpointLocation(runId, saved.step);
+  const put = (file: string) =>
+    artifacts.put(`${location}/${file}`, createReadStream(path.join(saved.location, file)));
+  for (const file of saved.files) {
+    const stored = await put(file.path);
+    if (stored.sha256 !== file.sha256 || stored.bytes !== file.bytes) {
+      throw new CheckpointError(
+        `checkpoint ${saved.location}: ${file.path} changed on disk before it was uploaded`,
+      );
+    }
+  }
+  const manifest = await put(CHECKPOINT_FILES.manifest);
+  if (manifest.sha256 !== saved.sha256) {
+    throw new CheckpointError(
+      `checkpoint ${saved.location}: manifest.json changed on disk before it was uploaded`,
+    );
+  }
+  await rm(saved.location, { recursive: true, force: true });
+  return location;
+}
+
 export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncOptions) {
   const root = path.resolve(scratchRoot);
   const writeDir = (runId: string) => path.join(root, 'runs', runId);
@@ -47,32 +78,9 @@ export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncO
     /** Where this host's training child writes the run's checkpoints before upload. */
     writeDir,
 
-    /**
-     * Uploads a checkpoint the child has written and fsynced, checking each file arrives with
-     * the SHA-256 the save recorded (the manifest last, against the save's digest: nothing is
-     * read back to learn what was saved), then removes the local copy. Returns its location.
-     */
-    async upload(runId: string, saved: SavedCheckpoint & { step: number }): Promise<string> {
-      const location = checkpointLocation(runId, saved.step);
-      const put = (file: string) =>
-        artifacts.put(`${location}/${file}`, createReadStream(path.join(saved.location, file)));
-      for (const file of saved.files) {
-        const stored = await put(file.path);
-        if (stored.sha256 !== file.sha256 || stored.bytes !== file.bytes) {
-          throw new CheckpointError(
-            `checkpoint ${saved.location}: ${file.path} changed on disk before it was uploaded`,
-          );
-        }
-      }
-      const manifest = await put(CHECKPOINT_FILES.manifest);
-      if (manifest.sha256 !== saved.sha256) {
-        throw new CheckpointError(
-          `checkpoint ${saved.location}: manifest.json changed on disk before it was uploaded`,
-        );
-      }
-      await rm(saved.location, { recursive: true, force: true });
-      return location;
-    },
+    /** Uploads a checkpoint the child saved, then removes the local copy; returns its location. */
+    upload: (runId: string, saved: SavedCheckpoint & { step: number }) =>
+      uploadCheckpoint(artifacts, runId, saved),
 
     /**
      * Downloads the newest of `locations` (newest first) that arrives intact. Locations whose

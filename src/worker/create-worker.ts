@@ -129,38 +129,57 @@ export async function createWorker(deps: WorkerDeps): Promise<RunningWorker> {
     'worker ready',
   );
 
+  const closeOwnConnections = async (): Promise<void> => {
+    clearInterval(cancelPoll);
+    reconciler.stop();
+    await registration.stop();
+    await Promise.allSettled([queue.close(), reconcilerRedis.quit()]);
+  };
   return {
     id: workerId,
     running,
     async stop(reason, onGraceOver) {
       if (stopping) return;
       stopping = true;
-      logger.info(
-        { reason, running: running.size },
-        'stopping: no new jobs; running ones go back to the queue',
+      await stopGracefully(
+        { worker, running, logger, graceMs: config.SHUTDOWN_GRACE_MS },
+        reason,
+        onGraceOver,
       );
-      // Past the grace period the children are killed: their jobs' locks expire and another
-      // worker resumes them from their last checkpoint.
-      const grace = setTimeout(() => {
-        logger.error(
-          { graceMs: config.SHUTDOWN_GRACE_MS, running: [...running.keys()] },
-          'grace period over; killing the training that is left',
-        );
-        for (const child of running.values()) child.kill('SIGKILL');
-        onGraceOver?.();
-      }, config.SHUTDOWN_GRACE_MS);
-      grace.unref();
-      const closing = worker.close();
-      for (const child of running.values()) child.stop('shutdown');
-      await closing;
-      clearTimeout(grace);
-      clearInterval(cancelPoll);
-      reconciler.stop();
-      await registration.stop();
-      await Promise.allSettled([queue.close(), reconcilerRedis.quit()]);
+      await closeOwnConnections();
       logger.info('stopped');
     },
   };
+}
+
+/**
+ * Takes no new jobs and asks every child to stop between steps (their runs go back to the
+ * queue), waiting for them; past `graceMs` the children are killed: their jobs' locks expire
+ * and another worker resumes them from their last checkpoint.
+ */
+async function stopGracefully(
+  deps: { worker: Worker; running: Map<string, TrainingProcess>; logger: Logger; graceMs: number },
+  reason: string,
+  onGraceOver: (() => void) | undefined,
+): Promise<void> {
+  const { worker, running, logger, graceMs } = deps;
+  logger.info(
+    { reason, running: running.size },
+    'stopping: no new jobs; running ones go back to the queue',
+  );
+  const grace = setTimeout(() => {
+    logger.error(
+      { graceMs, running: [...running.keys()] },
+      'grace period over; killing the training that is left',
+    );
+    for (const child of running.values()) child.kill('SIGKILL');
+    onGraceOver?.();
+  }, graceMs);
+  grace.unref();
+  const closing = worker.close();
+  for (const child of running.values()) child.stop('shutdown');
+  await closing;
+  clearTimeout(grace);
 }
 
 /** The BullMQ worker: one queue, two job names, a job per device slot. */

@@ -9,6 +9,7 @@ import type { EvalResult } from '../../spec/run-results.js';
 import { loadBackend } from '../../model/backend.js';
 import { loadCheckpoint } from '../../checkpoints/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../../model/googlenet.js';
+import { summedCrossEntropy } from '../../model/summed-cross-entropy.js';
 import { topKHits } from '../../model/top-k-hits.js';
 import type { ChildMessage, EvalStartMessage } from '../ipc.js';
 import type { RunControls } from './train-run.js';
@@ -73,13 +74,7 @@ export async function runEvaluation(
         const images = tf.tensor4d(batch.images, [batch.count, inputSize, inputSize, channels]);
         const labels = tf.tensor1d(batch.labels, 'int32');
         const logits = predictLogits(model, images);
-        const ce = tf.losses.softmaxCrossEntropy(
-          tf.oneHot(labels, numClasses),
-          logits,
-          undefined,
-          undefined,
-          tf.Reduction.SUM,
-        );
+        const ce = summedCrossEntropy(logits, labels, numClasses);
         const hit5 = topKHits(logits, labels, k);
         return [ce.dataSync()[0] ?? 0, tf.argMax(logits, 1).dataSync(), hit5.dataSync()[0] ?? 0];
       });

@@ -13,6 +13,7 @@ import { loadBackend } from '../../model/backend.js';
 import { CheckpointError, loadCheckpoint, saveCheckpoint } from '../../checkpoints/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../../model/googlenet.js';
 import { createTrainer } from '../../model/train-step.js';
+import { summedCrossEntropy } from '../../model/summed-cross-entropy.js';
 import { topKHits } from '../../model/top-k-hits.js';
 import { emptyEpochTotals, epochMeans, restoreEpochTotals } from './epoch-totals.js';
 import type { ChildMessage, MetricPointMessage, StartMessage } from '../ipc.js';
@@ -80,13 +81,7 @@ async function validate(
     const [l, a1, a5] = tf.tidy(() => {
       const { images, labels } = tensorsOf(batch, shape.inputSize, shape.channels);
       const logits = predictLogits(model, images);
-      const ce = tf.losses.softmaxCrossEntropy(
-        tf.oneHot(labels, numClasses),
-        logits,
-        undefined,
-        undefined,
-        tf.Reduction.SUM,
-      );
+      const ce = summedCrossEntropy(logits, labels, numClasses);
       const hit1 = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32'));
       const hit5 = topKHits(logits, labels, k);
       return [ce.dataSync()[0] ?? 0, hit1.dataSync()[0] ?? 0, hit5.dataSync()[0] ?? 0];
