@@ -99,6 +99,14 @@ export function createPostgresArtifactStore(
         }
         const result = { key, bytes: measured.bytes(), sha256: measured.sha256() };
         const client = await pool.connect();
+        // A connection the server ends (a restart) is reported by a checked-out client as an
+        // 'error' event besides its failed query; without a listener the event would end the
+        // process. The failed query is what this put throws; the broken client is discarded.
+        let lost: Error | undefined;
+        const onLost = (error: Error): void => {
+          lost = error;
+        };
+        client.on('error', onLost);
         try {
           await client.query('BEGIN');
           await client.query('DELETE FROM "Artifact" WHERE key = $1', [key]);
@@ -111,7 +119,8 @@ export function createPostgresArtifactStore(
           await client.query('ROLLBACK').catch(() => undefined);
           throw error;
         } finally {
-          client.release();
+          client.off('error', onLost);
+          client.release(lost);
         }
         return result;
       } catch (error) {
