@@ -28,10 +28,10 @@ import { loadConfig } from '../src/config.js';
 import { createDatabase, dropDatabase, withDatabase } from '../src/db/databases.js';
 import { createPrismaClient, migrateDatabase } from '../src/db/index.js';
 import { loadBackend } from '../src/model/backend.js';
-import { loadCheckpoint, saveCheckpoint } from '../src/model/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../src/checkpoints/checkpoint.js';
 import { createGoogLeNet } from '../src/model/googlenet.js';
 import { createTrainer } from '../src/model/train-step.js';
-import { createCheckpointSync } from '../src/worker/checkpoint-sync.js';
+import { createCheckpointSync } from '../src/checkpoints/checkpoint-sync.js';
 import { median } from './stats.js';
 
 const STORES = ['postgres', 'fs', 's3'] as const;
@@ -96,15 +96,15 @@ async function measureStore(artifacts: ArtifactStore, name: string): Promise<Fig
     const hostA = createCheckpointSync({ artifacts, scratchRoot: path.join(root, name, 'a') });
     const hostB = createCheckpointSync({ artifacts, scratchRoot: path.join(root, name, 'b') });
     const dir = path.join(hostA.writeDir(runId), 'step-1');
-    const [manifest, writeMs] = await time(() =>
+    const [written, writeMs] = await time(() =>
       saveCheckpoint(dir, {
         model,
         optimizer: trainer.optimizer.getState(),
         state: { step: 1, epoch: 0 },
       }),
     );
-    checkpointBytes = manifest.files.reduce((sum, f) => sum + f.bytes, 0);
-    const saved = { step: 1, epoch: 0, location: dir, bytes: 0, sha256: '', metrics: {} };
+    checkpointBytes = written.manifest.files.reduce((sum, f) => sum + f.bytes, 0);
+    const saved = { ...written, step: 1 };
     const [location, uploadMs] = await time(() => hostA.upload(runId, saved));
     const [resume, downloadMs] = await time(() => hostB.fetchForResume(runId, [location]));
     if (resume.dirs.length !== 1) throw new Error(`download failed: ${JSON.stringify(resume)}`);

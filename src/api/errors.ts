@@ -1,13 +1,20 @@
 /**
  * The API's errors and the one middleware that maps them to RFC 9457 problem+json responses.
  * Nothing else writes error responses; no stack trace, SQL or path ever reaches a client: an
- * error that is not an HttpError (or a known body-parser error) is logged and answered with a
- * bare 500.
+ * error that is not an HttpError, a run domain error (src/runs/run-errors.ts) or a known
+ * body-parser error is logged and answered with a bare 500. Services throw domain errors; this
+ * file alone decides their HTTP status.
  */
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
+import {
+  QueueUnavailableError,
+  RunConflictError,
+  RunNotFoundError,
+  UnusableInputError,
+} from '../runs/run-errors.js';
 
 /** `type` of each problem this API answers with: stable identifiers clients can switch on. */
 export const PROBLEM_TYPES = {
@@ -131,8 +138,24 @@ const BODY_PARSER_ERRORS: Record<string, (limit: unknown) => [number, string]> =
   'request.size.invalid': () => [400, 'the body is not as long as Content-Length says'],
 };
 
+/** The HTTP face of the run domain's errors (src/runs/run-errors.ts); undefined for others. */
+export function domainErrorToHttp(error: unknown): HttpError | undefined {
+  if (error instanceof RunNotFoundError) return new HttpError(404, 'Not Found', error.message);
+  if (error instanceof RunConflictError) return new HttpError(409, 'Conflict', error.message);
+  if (error instanceof QueueUnavailableError)
+    return new HttpError(503, 'Service Unavailable', error.message);
+  if (error instanceof UnusableInputError) {
+    const errors = [{ path: error.field, message: error.message }];
+    return error.malformed
+      ? new HttpError(400, 'Invalid request', error.detail, errors)
+      : new HttpError(422, 'Unprocessable Content', error.detail, errors);
+  }
+  return undefined;
+}
+
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (error: unknown, req, res, _next) => {
+  return (thrown: unknown, req, res, _next) => {
+    const error = domainErrorToHttp(thrown) ?? thrown;
     if (res.headersSent) {
       logger.error({ err: error, method: req.method, path: req.path }, 'error after response');
       res.end();

@@ -1,10 +1,10 @@
 /** API process: `npm run start:api`. */
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
-import { createCancelRequests } from '../cancel-requests.js';
+import { createCancelRequests } from '../queue/cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
-import { TRAINING_QUEUE } from '../jobs.js';
+import { TRAINING_QUEUE } from '../queue/training-queue.js';
 import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
 import { createArtifactStore } from '../artifacts/create-artifact-store.js';

@@ -1,8 +1,9 @@
 /**
- * Where checkpoints and exported models live so that every worker and API replica can reach
- * them: one small interface, three backends (postgres, fs, s3; see create-artifact-store.ts).
+ * A key → bytes store that every worker and API replica can reach: one small interface, three
+ * backends (postgres, fs, s3; see create-artifact-store.ts). It knows nothing of what it holds;
+ * the callers lay out their keys (src/checkpoints/checkpoint-location.ts for checkpoints).
  *
- * Keys are relative slash-separated paths (`runs/<runId>/step-<n>/weights.bin`). Files are
+ * Keys are relative slash-separated paths (`a/b/file.bin`). Files are
  * streamed in and out, never held whole in memory, and every backend records each file's
  * SHA-256 when it is written and checks it when it is read.
  */

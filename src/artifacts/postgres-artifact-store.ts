@@ -55,6 +55,39 @@ function under(prefix: string): string {
   return `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}/%`;
 }
 
+/**
+ * Gives the uploaded artifact `id` its key in one transaction, replacing the file stored under
+ * that key, so readers see the old file or the new one.
+ */
+async function nameArtifact(pool: pg.Pool, id: string, stored: ArtifactInfo): Promise<void> {
+  const client = await pool.connect();
+  // A connection the server ends (a restart) is reported by a checked-out client as an 'error'
+  // event besides its failed query; without a listener the event would end the process. The
+  // failed query is what the put throws; the broken client is discarded.
+  let lost: Error | undefined;
+  const onLost = (error: Error): void => {
+    lost = error;
+  };
+  client.on('error', onLost);
+  try {
+    await client.query('BEGIN');
+    await client.query('DELETE FROM "Artifact" WHERE key = $1', [stored.key]);
+    await client.query('UPDATE "Artifact" SET key = $2, bytes = $3, sha256 = $4 WHERE id = $1', [
+      id,
+      stored.key,
+      stored.bytes,
+      stored.sha256,
+    ]);
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.off('error', onLost);
+    client.release(lost);
+  }
+}
+
 export function createPostgresArtifactStore(
   databaseUrl: string,
   options: PostgresArtifactStoreOptions = {},
@@ -98,21 +131,7 @@ export function createPostgresArtifactStore(
           index += 1;
         }
         const result = { key, bytes: measured.bytes(), sha256: measured.sha256() };
-        const client = await pool.connect();
-        try {
-          await client.query('BEGIN');
-          await client.query('DELETE FROM "Artifact" WHERE key = $1', [key]);
-          await client.query(
-            'UPDATE "Artifact" SET key = $2, bytes = $3, sha256 = $4 WHERE id = $1',
-            [id, key, result.bytes, result.sha256],
-          );
-          await client.query('COMMIT');
-        } catch (error) {
-          await client.query('ROLLBACK').catch(() => undefined);
-          throw error;
-        } finally {
-          client.release();
-        }
+        await nameArtifact(pool, id, result);
         return result;
       } catch (error) {
         await pool.query('DELETE FROM "Artifact" WHERE id = $1', [id]).catch(() => undefined);

@@ -39,7 +39,7 @@ import type {
   createExternalRunBody,
   finishRunBody,
 } from '../api/runs/runs.schemas.js';
-import type { RunEvent } from '../run-events.js';
+import type { RunEvent } from '../queue/run-events.js';
 import { readSseFrames } from './sse.js';
 
 export type CreateEvalRunInput = z.input<typeof createEvalRunBody>;

@@ -31,7 +31,7 @@ export function renderRuns(main, { api, navigate }) {
         <label>Status <select id="f-status"><option value="">any</option>
           ${['queued', 'running', 'succeeded', 'failed', 'cancelled'].map((s) => `<option>${s}</option>`).join('')}
         </select></label>
-        <label>Kind <select id="f-kind"><option value="">any</option><option>train</option><option>external</option></select></label>
+        <label>Kind <select id="f-kind"><option value="">any</option><option>train</option><option>eval</option><option>external</option></select></label>
         <button id="compare" type="button" disabled>Compare selected</button>
         <span class="live" id="live"></span> <span class="live" id="updated"></span>
       </div>

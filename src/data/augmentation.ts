@@ -4,20 +4,8 @@
  * photometric jitter of brightness, contrast and saturation. Parameters are drawn from a seed
  * derived from (run seed, epoch, position), so a resumed run sees the very same images.
  */
-import { z } from 'zod';
-import { mulberry32 } from '../model/seed.js';
-
-export const augmentationSchema = z
-  .object({
-    /** Random-resized crop instead of the whole image. @defaultValue true */
-    crop: z.boolean().default(true),
-    /** Horizontal flip with probability 1/2. @defaultValue true */
-    flip: z.boolean().default(true),
-    /** Brightness, contrast and saturation each scaled by a factor in [1-j, 1+j]. @defaultValue 0.4 */
-    jitter: z.number().min(0).max(1).default(0.4),
-  })
-  .strict();
-export type Augmentation = z.output<typeof augmentationSchema>;
+import type { Augmentation } from '../spec/augmentation-spec.js';
+import { mulberry32 } from '../spec/seed.js';
 
 /** Crop box in source pixels. */
 export interface CropBox {

@@ -7,7 +7,7 @@
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import type { Augmentation } from './augmentation.js';
+import type { Augmentation } from '../spec/augmentation-spec.js';
 import type { BatchRequest } from './image-dataset.js';
 import type { DataSplit } from './idx-source.js';
 import type { Normalization } from './normalization.js';

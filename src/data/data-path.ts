@@ -6,21 +6,11 @@
  */
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
+import { dataPathProblem } from '../spec/data-path-problem.js';
 
 /** A data set path that leaves DATA_ROOT or cannot be a path at all. */
 export class DataPathError extends Error {
   override name = 'DataPathError';
-}
-
-/** Why `relative` is not an acceptable data set path as written, or undefined when it is. */
-export function dataPathProblem(relative: string): string | undefined {
-  if (relative.includes('\0')) return 'contains a NUL byte';
-  if (/%[0-9a-fA-F]{2}/.test(relative)) return 'contains percent-encoding; give the plain path';
-  if (relative.includes('\\')) return 'contains a backslash; use /';
-  if (path.isAbsolute(relative) || path.win32.isAbsolute(relative))
-    return 'must be relative to DATA_ROOT';
-  if (relative.split('/').some((segment) => segment === '..')) return 'contains a `..` segment';
-  return undefined;
 }
 
 /** True when `inner` is `outer` or below it (both absolute, resolved). */

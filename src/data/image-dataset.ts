@@ -4,8 +4,9 @@
  * again without replaying the ones before it, which exact resume needs — and images rendered to
  * the network's input size, channels and normalisation, augmented when asked.
  */
-import { mixSeed } from '../model/seed.js';
-import { drawTransform, IDENTITY_TRANSFORM, type Augmentation } from './augmentation.js';
+import { mixSeed } from '../spec/seed.js';
+import { drawTransform, IDENTITY_TRANSFORM } from './augmentation.js';
+import type { Augmentation } from '../spec/augmentation-spec.js';
 import { transformImage } from './image-transform.js';
 import { NormalizationAccumulator, type Normalization } from './normalization.js';
 import { seededPermutation } from './permutation.js';

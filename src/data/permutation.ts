@@ -1,4 +1,4 @@
-import { mulberry32 } from '../model/seed.js';
+import { mulberry32 } from '../spec/seed.js';
 
 /** Seeded Fisher–Yates permutation of [0, n): the same (n, seed) always gives the same order. */
 export function seededPermutation(n: number, seed: number): Int32Array {

@@ -1,3 +1,5 @@
+import { UnrecoverableRunError } from '../spec/unrecoverable-run-error.js';
+
 /** Decoded pixels as data sets hand them out, before resizing and normalisation. */
 export interface RawImage {
   /** HWC bytes, 0..255. */
@@ -20,7 +22,6 @@ export interface ImageSource {
 }
 
 /** A data set file or folder that is not what its format says (a run fed it cannot retry). */
-export class DatasetError extends Error {
+export class DatasetError extends UnrecoverableRunError {
   override name = 'DatasetError';
-  readonly unrecoverable = true;
 }

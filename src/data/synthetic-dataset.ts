@@ -3,7 +3,7 @@
  * training batches in an order shuffled by (seed, epoch) — so any (epoch, batch) position can be
  * produced again without replaying the ones before it (resume needs exactly that).
  */
-import { mixSeed } from '../model/seed.js';
+import { mixSeed } from '../spec/seed.js';
 import { seededPermutation as permutation } from './permutation.js';
 import { renderSyntheticImage, type ImageBatch } from './synthetic.js';
 

@@ -4,7 +4,7 @@
  * brightness. Cheap to make at any size and learnable in seconds, so tests can show that
  * training really learns. Deterministic: the same (seed, index) always gives the same image.
  */
-import { mixSeed, mulberry32 } from '../model/seed.js';
+import { mixSeed, mulberry32 } from '../spec/seed.js';
 
 export interface SyntheticSpec {
   numClasses: number;

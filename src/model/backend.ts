@@ -12,6 +12,7 @@ import '@tensorflow/tfjs-layers';
 import { registerWasmTrainingKernels } from './wasm-kernels/register-training-kernels.js';
 import { initWasmWithThreads } from './wasm-threads.js';
 import { BACKEND_NAMES, type BackendName, type BackendPreference } from './backend-names.js';
+import { UnrecoverableRunError } from '../spec/unrecoverable-run-error.js';
 
 export { BACKEND_NAMES, type BackendName, type BackendPreference } from './backend-names.js';
 
@@ -38,7 +39,7 @@ export interface BackendLogger {
   warn(obj: object, msg: string): void;
 }
 
-export class BackendUnavailableError extends Error {
+export class BackendUnavailableError extends UnrecoverableRunError {
   constructor(
     readonly backend: BackendName,
     cause: unknown,

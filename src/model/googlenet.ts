@@ -22,7 +22,7 @@ import {
   parseGoogLeNetConfig,
   type GoogLeNetConfig,
   type GoogLeNetConfigInput,
-} from './googlenet-config.js';
+} from '../spec/googlenet-config.js';
 
 /** One row of Table 1: #1x1, #3x3 reduce, #3x3, #5x5 reduce, #5x5, pool proj. */
 export interface InceptionWidths {

@@ -5,7 +5,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { createGoogLeNet } from './googlenet.js';
-import type { GoogLeNetConfigInput } from './googlenet-config.js';
+import type { GoogLeNetConfigInput } from '../spec/googlenet-config.js';
 import { variableOf } from './layer-variables.js';
 
 /** A new main-head-only model with `trained`'s weights (copied; `trained` may be disposed). */

@@ -9,13 +9,13 @@ import {
   optimizerConfigSchema,
   type OptimizerConfig,
   type OptimizerConfigInput,
-} from './optimizer-config.js';
+} from '../spec/optimizer-config.js';
 
 export {
   optimizerConfigSchema,
   type OptimizerConfig,
   type OptimizerConfigInput,
-} from './optimizer-config.js';
+} from '../spec/optimizer-config.js';
 
 /** Optimizer state, keyed by variable name, ready to be checkpointed. */
 export interface OptimizerState {

@@ -8,7 +8,7 @@
 import { parseArgs } from 'node:util';
 import { z } from 'zod';
 import { loadBackend } from './backend.js';
-import { googLeNetConfigSchema } from './googlenet-config.js';
+import { googLeNetConfigSchema } from '../spec/googlenet-config.js';
 import { createGoogLeNet } from './googlenet.js';
 import { formatSummary, summarizeModel } from './summary.js';
 

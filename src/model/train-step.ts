@@ -10,9 +10,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { dropoutLayers } from './googlenet.js';
 import { trainableVariables } from './layer-variables.js';
-import { learningRateAt, lrScheduleSchema, type LrScheduleInput } from './lr-schedule.js';
+import { learningRateAt } from './lr-schedule.js';
+import { lrScheduleSchema, type LrScheduleInput } from '../spec/lr-schedule-spec.js';
 import { Optimizer, type OptimizerConfigInput, type OptimizerState } from './optimizer.js';
-import { mixSeed } from './seed.js';
+import { mixSeed } from '../spec/seed.js';
 import { topKHits } from './top-k-hits.js';
 
 /** The paper's weight on each auxiliary classifier's loss. */

@@ -5,7 +5,9 @@
  */
 import { UnrecoverableError } from 'bullmq';
 import type { Logger } from '../logger.js';
-import type { Lease, RunError, RunStore } from './run-store.js';
+import type { Lease } from '../runs/lease.js';
+import type { RunError } from '../runs/run-errors.js';
+import type { RunLifecycle } from '../runs/run-lifecycle.js';
 import type { TrainingOutcome } from './training-process.js';
 
 type Failure = Extract<TrainingOutcome, { outcome: 'failed' | 'crashed' }>;
@@ -16,13 +18,13 @@ export async function endFailedAttempt(args: {
   maxAttempts: number;
   /** Names the crash error (`TrainingProcessCrashed`) and the messages (`training failed`). */
   kind: { crashName: string; noun: 'training' | 'evaluation' };
-  store: RunStore;
+  lifecycle: RunLifecycle;
   lease: Lease;
   /** Queues the status write after every write before it and waits for all of them. */
   finish(what: string, op: () => Promise<unknown>): Promise<void>;
   log: Logger;
 }): Promise<never> {
-  const { outcome, attempt, kind, store, lease, log } = args;
+  const { outcome, attempt, kind, lifecycle, lease, log } = args;
   const error: RunError =
     outcome.outcome === 'failed'
       ? { ...outcome.error, attempt }
@@ -33,11 +35,11 @@ export async function endFailedAttempt(args: {
           attempt,
         };
   if (error.unrecoverable || attempt >= args.maxAttempts) {
-    await args.finish('failure', () => store.markFailed(lease, error));
+    await args.finish('failure', () => lifecycle.fail(lease, error));
     log.error({ error }, `${kind.noun} failed`);
     if (error.unrecoverable) throw new UnrecoverableError(error.message);
   } else {
-    await args.finish('retry', () => store.markQueued(lease, error));
+    await args.finish('retry', () => lifecycle.requeue(lease, error));
     log.warn({ error }, `${kind.noun} failed; will retry`);
   }
   throw new Error(error.message);

@@ -3,8 +3,11 @@
  * that trains one job (compute only). Sent over Node's IPC channel with `serialization:
  * 'advanced'` (structured clone), so plain objects, numbers and strings travel as they are.
  */
-import type { DataInfo, EvalJob, EvalResult, TrainJob, TrainResult } from '../jobs.js';
+import type { DataInfo } from '../spec/data-info.js';
+import type { EvalJob, TrainJob } from '../queue/job-payloads.js';
+import type { EvalResult, TrainResult } from '../spec/run-results.js';
 import type { BackendPreference, LoadedBackend } from '../model/backend.js';
+import type { SavedCheckpoint } from '../checkpoints/checkpoint-manifest.js';
 
 /** Parent -> child: train this job. */
 export interface StartMessage {
@@ -62,13 +65,9 @@ export interface MetricPointMessage {
 }
 
 /** A checkpoint the child has written (and fsynced) to local disk; `location` is its directory. */
-export interface CheckpointSaved {
+export interface CheckpointSaved extends SavedCheckpoint {
   step: number;
   epoch: number;
-  location: string;
-  bytes: number;
-  /** SHA-256 of the checkpoint's manifest, which lists every file's SHA-256. */
-  sha256: string;
   metrics: Record<string, number>;
 }
 

@@ -1,36 +1,21 @@
 /**
- * Worker process: `npm run start:worker`. Takes training jobs from the queue, one per device
- * slot; each job trains in its own child process while this process keeps the job lock, writes
- * metrics, checkpoints and status to Postgres, and heartbeats.
+ * Worker process: `npm run start:worker`. Builds the worker's connections from the config and
+ * hands them to createWorker (create-worker.ts): training and eval jobs from the queue, one per
+ * device slot, each in its own child process (src/worker/child/) while this process keeps the
+ * job lock, writes metrics, checkpoints and status to Postgres, and heartbeats.
  */
-import os from 'node:os';
-import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { createArtifactStore } from '../artifacts/create-artifact-store.js';
-import { createCancelRequests } from '../cancel-requests.js';
 import { loadConfig } from '../config.js';
 import { createPrismaClient } from '../db/index.js';
-import { TRAINING_QUEUE } from '../jobs.js';
 import { createLogger } from '../logger.js';
-import { createRunEventPublisher } from '../run-events.js';
-import { createCheckpointSync } from './checkpoint-sync.js';
-import { planSlots, SlotPool } from './device-slots.js';
-import { createEvalJobProcessor } from './process-eval-job.js';
-import { createTrainJobProcessor } from './process-train-job.js';
-import { startReconciler } from './reconciler.js';
-import { withRunEvents } from './publishing-run-store.js';
-import { createRunStore } from './run-store.js';
-import type { TrainingProcess } from './training-process.js';
-import { registerWorker } from './worker-registry.js';
-
-/** How often the worker looks for cancel requests for its runs. */
-const CANCEL_POLL_MS = 1000;
+import { createCancelRequests } from '../queue/cancel-requests.js';
+import { createRunEventPublisher } from '../queue/run-events.js';
+import { createWorker } from './create-worker.js';
 
 const config = loadConfig();
-const workerId = `${os.hostname()}-${process.pid}`;
-const logger = createLogger(config, 'worker').child({ workerId });
+const logger = createLogger(config, 'worker');
 const prisma = createPrismaClient(config.DATABASE_URL);
-const running = new Map<string, TrainingProcess>();
 const artifacts = createArtifactStore(config);
 // Live run events (status, progress, metric batches, checkpoints) for the dashboards, published
 // after each write. Best effort on a connection of their own that fails fast while Redis is
@@ -40,150 +25,29 @@ const eventsRedis = new Redis(config.REDIS_URL, {
   maxRetriesPerRequest: 1,
 });
 eventsRedis.on('error', (error) => logger.debug({ err: error }, 'events redis error'));
-const store = withRunEvents(
-  createRunStore(prisma, artifacts),
-  createRunEventPublisher(eventsRedis, config.QUEUE_PREFIX, (error) =>
-    logger.debug({ err: error }, 'could not publish a run event'),
-  ),
+const events = createRunEventPublisher(eventsRedis, config.QUEUE_PREFIX, (error) =>
+  logger.debug({ err: error }, 'could not publish a run event'),
 );
-const checkpoints = createCheckpointSync({ artifacts, scratchRoot: config.SCRATCH_ROOT });
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
-const slots = new SlotPool(planSlots(config));
-const retry = { attempts: config.JOB_ATTEMPTS, backoffMs: config.JOB_BACKOFF_MS };
-let stopping = false;
 
-const registration = await registerWorker(prisma, logger, {
-  id: workerId,
-  backend: config.TRAIN_BACKEND,
-  devices: { slots: slots.slots.map((s) => s.id).join(','), cpus: os.availableParallelism() },
-});
-
-const jobDeps = {
-  store,
-  checkpoints,
+const worker = await createWorker({
   config,
   logger,
-  workerId,
-  slots,
-  running,
-  isStopping: () => stopping,
-};
-const processTrainJob = createTrainJobProcessor(jobDeps);
-const processEvalJob = createEvalJobProcessor(jobDeps);
-const worker = new Worker(
-  TRAINING_QUEUE,
-  // One queue, two job names: evaluations wait in line with training for the same devices.
-  (job, token) => (job.name === 'eval' ? processEvalJob(job, token) : processTrainJob(job, token)),
-  {
-    connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
-    prefix: config.QUEUE_PREFIX,
-    concurrency: slots.slots.length,
-    // Training runs in a child, so this process's event loop stays free to renew locks.
-    lockDuration: config.WORKER_LOCK_MS,
-    stalledInterval: config.WORKER_STALLED_INTERVAL_MS,
-    // A job whose worker died goes back to the queue and resumes from its checkpoint; BullMQ
-    // fails it once it has stalled more than twice over its life.
-    maxStalledCount: 2,
-  },
-);
-worker.on('error', (error) => logger.error({ err: error }, 'worker error'));
-// A lost lock means another worker may take the job: stop training here at once rather than
-// let two children write the same run.
-worker.on('lockRenewalFailed', (jobIds: string[]) => {
-  for (const runId of jobIds) {
-    const child = running.get(runId);
-    if (!child) continue;
-    logger.error({ runId, jobId: runId }, 'job lock lost; stopping its training');
-    child.kill('SIGKILL');
-  }
+  prisma,
+  artifacts,
+  events,
+  cancels,
+  childEnv: process.env,
 });
-worker.on('failed', (job, error) => {
-  logger.warn({ jobId: job?.id, err: error.message }, 'job failed');
-  // Failures that never reached (or escaped) the processor — a job stalled too often, a claim
-  // that threw on the last attempt — must still leave the run failed, not running or queued.
-  if (!job?.id) return;
-  const final = error.name === 'UnrecoverableError' || job.attemptsMade >= (job.opts.attempts ?? 1);
-  if (!final) return;
-  store
-    .failUnowned(job.id, {
-      name: error.name,
-      message: error.message,
-      attempt: job.attemptsMade,
-      unrecoverable: true,
-    })
-    .catch((e: unknown) =>
-      logger.error({ err: e, jobId: job.id }, 'could not mark the run failed'),
-    );
-});
-// The reconciler's view of the queue (job states, re-adding a lost job).
-const queue = new Queue(TRAINING_QUEUE, {
-  connection: { url: config.REDIS_URL, maxRetriesPerRequest: null },
-  prefix: config.QUEUE_PREFIX,
-});
-queue.on('error', (error) => logger.warn({ err: error }, 'queue connection error'));
-const reconcilerRedis = new Redis(config.REDIS_URL, { maxRetriesPerRequest: null });
-reconcilerRedis.on('error', (error) => logger.debug({ err: error }, 'redis connection error'));
-const reconciler = startReconciler(
-  { prisma, queue, store, logger, retry, redis: reconcilerRedis },
-  config.RECONCILE_EVERY_MS,
-);
-logger.info(
-  {
-    queue: TRAINING_QUEUE,
-    prefix: config.QUEUE_PREFIX,
-    slots: slots.slots.map((s) => s.id),
-    lockMs: config.WORKER_LOCK_MS,
-  },
-  'worker ready',
-);
-
-// Cancel requests for the runs this worker trains: checked every second, acted on between steps.
-const cancelPoll = setInterval(() => {
-  cancels
-    .requested([...running.keys()])
-    .then((runIds) => {
-      for (const runId of runIds) {
-        logger.info({ runId, jobId: runId }, 'cancel requested');
-        running.get(runId)?.stop('cancel');
-      }
-    })
-    .catch((error: unknown) => logger.warn({ err: error }, 'could not check cancel requests'));
-}, CANCEL_POLL_MS);
 
 async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info(
-    { signal, running: running.size },
-    'stopping: no new jobs; running ones go back to the queue',
-  );
-  // Past the grace period the children are killed: their jobs' locks expire and another worker
-  // resumes them from their last checkpoint.
-  const grace = setTimeout(() => {
-    logger.error(
-      { graceMs: config.SHUTDOWN_GRACE_MS, running: [...running.keys()] },
-      'grace period over; killing the training that is left',
-    );
-    for (const child of running.values()) child.kill('SIGKILL');
-    setTimeout(() => process.exit(1), 1000).unref();
-  }, config.SHUTDOWN_GRACE_MS);
-  grace.unref();
-  const closing = worker.close();
-  for (const child of running.values()) child.stop('shutdown');
-  await closing;
-  clearTimeout(grace);
-  clearInterval(cancelPoll);
-  reconciler.stop();
-  await registration.stop();
+  await worker.stop(signal, () => setTimeout(() => process.exit(1), 1000).unref());
   await Promise.allSettled([
     cancels.close(),
-    queue.close(),
-    reconcilerRedis.quit(),
     eventsRedis.quit(),
     artifacts.close(),
     prisma.$disconnect(),
   ]);
-  logger.info('stopped');
   process.exit(0);
 }
 process.once('SIGTERM', () => void shutdown('SIGTERM'));

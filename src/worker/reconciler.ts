@@ -10,13 +10,15 @@ import type { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
-import { enqueueRun, type RetryPolicy } from '../run-queue.js';
-import type { RunStore } from './run-store.js';
+import type { RetryPolicy } from '../queue/enqueue-run.js';
+import { LIVE_JOB_STATES } from '../queue/job-states.js';
+import type { RunLifecycle } from '../runs/run-lifecycle.js';
+import { UNFINISHED_STATUSES } from '../spec/run-status.js';
 
 export interface ReconcilerDeps {
   prisma: PrismaClient;
   queue: Queue;
-  store: RunStore;
+  lifecycle: RunLifecycle;
   logger: Logger;
   retry: RetryPolicy;
 }
@@ -25,16 +27,6 @@ export interface ReconcileReport {
   requeued: string[];
   failed: string[];
 }
-
-/** Job states in which the run is in the queue's hands. */
-const LIVE_STATES = new Set([
-  'active',
-  'waiting',
-  'wait',
-  'prioritized',
-  'delayed',
-  'waiting-children',
-]);
 
 /**
  * One pass over runs created more than `minAgeMs` ago (younger ones may be between their row
@@ -48,7 +40,7 @@ export async function reconcileOnce(
   const runs = await deps.prisma.run.findMany({
     where: {
       kind: 'train',
-      status: { in: ['queued', 'running'] },
+      status: { in: [...UNFINISHED_STATUSES] },
       createdAt: { lt: new Date(Date.now() - minAgeMs) },
     },
     select: {
@@ -64,17 +56,11 @@ export async function reconcileOnce(
   for (const run of runs) {
     const job = await deps.queue.getJob(run.id);
     const state = job ? await job.getState() : 'missing';
-    if (LIVE_STATES.has(state)) continue;
+    if (LIVE_JOB_STATES.has(state)) continue;
     const log = deps.logger.child({ runId: run.id, jobId: run.id });
     if (state === 'missing' && run.attempts < deps.retry.attempts) {
-      // Take the run from any attempt still writing to it (its job is gone, so it cannot
-      // finish properly), then hand it to the queue again.
-      const { count } = await deps.prisma.run.updateMany({
-        where: { id: run.id, status: run.status, lease: run.lease },
-        data: { status: 'queued', workerId: null, lease: null },
-      });
-      if (count === 0) continue; // changed meanwhile: look again next time
-      await enqueueRun(deps.queue, run, deps.retry);
+      // changed meanwhile: look again next time
+      if (!(await deps.lifecycle.requeueLost(run))) continue;
       log.warn({ was: run.status }, 'run had no job in the queue; enqueued it again');
       report.requeued.push(run.id);
       continue;
@@ -85,7 +71,7 @@ export async function reconcileOnce(
         : state === 'failed'
           ? `its job failed: ${job?.failedReason ?? 'no reason recorded'}`
           : `its job ended (${state}) without recording a result`;
-    const failed = await deps.store.failUnowned(run.id, {
+    const failed = await deps.lifecycle.failUnowned(run.id, {
       name: 'JobLost',
       message: reason,
       attempt: run.attempts,

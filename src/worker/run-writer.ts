@@ -11,7 +11,7 @@
  */
 import type { Logger } from '../logger.js';
 import type { MetricPointMessage } from './ipc.js';
-import { LeaseLostError } from './run-store.js';
+import { LeaseLostError } from '../runs/lease.js';
 
 /** Postgres allows 65,535 bind parameters per statement; a point takes five. */
 const MAX_POINTS_PER_INSERT = 5000;

@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { EvalResult, TrainResult } from '../jobs.js';
+import type { EvalResult, TrainResult } from '../spec/run-results.js';
 import { childEnvironment } from './child-environment.js';
 import type { ChildMessage, EvalStartMessage, StartMessage, StopMessage } from './ipc.js';
 
@@ -28,12 +28,12 @@ export interface TrainingProcess {
   readonly finished: Promise<TrainingOutcome>;
 }
 
-/** The child entry beside this file: .ts under tsx (dev, tests), .js when built. */
+/** The child entry in child/ beside this file: .ts under tsx (dev, tests), .js when built. */
 function childEntry(): { file: string; execArgv: string[] } {
   const here = fileURLToPath(import.meta.url);
   const ext = path.extname(here);
   return {
-    file: path.join(path.dirname(here), `training-child${ext}`),
+    file: path.join(path.dirname(here), 'child', `training-child${ext}`),
     execArgv: ext === '.ts' ? ['--import', 'tsx'] : [],
   };
 }

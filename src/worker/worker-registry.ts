@@ -5,9 +5,7 @@
 import os from 'node:os';
 import type { PrismaClient } from '../db/index.js';
 import type { Logger } from '../logger.js';
-
-/** Seconds between heartbeats. */
-export const HEARTBEAT_MS = 10_000;
+import { WORKER_HEARTBEAT_MS } from '../queue/worker-liveness.js';
 
 export interface WorkerRegistration {
   id: string;
@@ -42,7 +40,7 @@ export async function registerWorker(
     prisma.worker
       .update({ where: { id: info.id }, data: { lastSeenAt: new Date() } })
       .catch((error: unknown) => logger.warn({ err: error }, 'heartbeat failed'));
-  }, HEARTBEAT_MS);
+  }, WORKER_HEARTBEAT_MS);
   timer.unref();
   return {
     id: info.id,

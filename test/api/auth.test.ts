@@ -6,7 +6,7 @@
 import { execFile } from 'node:child_process';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { generateApiKey, hashApiKey } from '../../src/api/auth/api-key-store.js';
-import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.routes.js';
+import { COUNTED_JOB_STATES } from '../../src/queue/job-states.js';
 import { getJson, postJson, startApi, trainBody, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue } from '../helpers/queue.js';

@@ -5,10 +5,9 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readSseFrames } from '../../src/client/sse.js';
-import { createRunEventPublisher, runEventChannel } from '../../src/run-events.js';
-import { withRunEvents } from '../../src/worker/publishing-run-store.js';
+import { createRunEventPublisher, runEventChannel } from '../../src/queue/run-events.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
-import { createRunStore } from '../../src/worker/run-store.js';
+import { workerWrites } from '../helpers/worker-writes.js';
 import { getJson, postJson, startApi, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
@@ -137,12 +136,14 @@ describe('GET /v1/runs/:id/events', () => {
     expect(await stream.next('status')).toMatchObject({ status: 'queued' });
 
     const workerRedis = new Redis(REDIS_URL);
-    const store = withRunEvents(
-      createRunStore(db.prisma, artifacts),
+    const { store, lifecycle } = workerWrites(
+      db.prisma,
+      artifacts,
+      queue.queue,
       createRunEventPublisher(workerRedis, queue.prefix),
     );
     try {
-      const lease = (await store.claim(run.id, { workerId: 'w', attempt: 1 }))!;
+      const lease = (await lifecycle.claim(run.id, { workerId: 'w', attempt: 1 }))!;
       expect(await stream.next('status')).toMatchObject({ status: 'running' });
       await store.updateProgress(lease, { step: 5, totalSteps: 10, epoch: 0 });
       expect(await stream.next('progress')).toMatchObject({ step: 5, totalSteps: 10 });
@@ -171,7 +172,7 @@ describe('GET /v1/runs/:id/events', () => {
         metrics: {},
       });
       expect(await stream.next('checkpoint')).toMatchObject({ step: 5, epoch: 0 });
-      await store.markSucceeded(lease, {
+      await lifecycle.succeed(lease, {
         steps: 10,
         epochs: 1,
         finalLoss: 0.1,
@@ -240,12 +241,14 @@ describe('GET /v1/events', () => {
     // A worker's progress, from its own connection.
     const run = await db.prisma.run.create({ data: { kind: 'train', config: {} } });
     const workerRedis = new Redis(REDIS_URL);
-    const store = withRunEvents(
-      createRunStore(db.prisma, artifacts),
+    const { store, lifecycle } = workerWrites(
+      db.prisma,
+      artifacts,
+      queue.queue,
       createRunEventPublisher(workerRedis, queue.prefix),
     );
     try {
-      const lease = (await store.claim(run.id, { workerId: 'w', attempt: 1 }))!;
+      const lease = (await lifecycle.claim(run.id, { workerId: 'w', attempt: 1 }))!;
       expect(await stream.next('status', (d) => d.runId === run.id)).toMatchObject({
         status: 'running',
       });

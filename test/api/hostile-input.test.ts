@@ -4,7 +4,7 @@
  * API healthy.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.routes.js';
+import { COUNTED_JOB_STATES } from '../../src/queue/job-states.js';
 import { startApi, trainBody, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue } from '../helpers/queue.js';

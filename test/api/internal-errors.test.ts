@@ -14,7 +14,7 @@ import { createApp } from '../../src/api/app.js';
 import { createRunModelsService } from '../../src/api/models/run-models.service.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { createApiKeyStore } from '../../src/api/auth/api-key-store.js';
-import { createCancelRequests } from '../../src/cancel-requests.js';
+import { createCancelRequests } from '../../src/queue/cancel-requests.js';
 import { loadConfig } from '../../src/config.js';
 import { createPrismaClient, type PrismaClient } from '../../src/db/index.js';
 import { withDatabase } from '../../src/db/databases.js';

@@ -5,7 +5,7 @@
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
-import { createRunStore } from '../../src/worker/run-store.js';
+import { workerWrites } from '../helpers/worker-writes.js';
 import { getJson, postJson, startApi, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue } from '../helpers/queue.js';
@@ -293,8 +293,8 @@ describe('GET /v1/runs/:id/metrics', () => {
 describe('rollups after a resume', () => {
   it('drop the deleted points and take the rewritten ones (worker writes through the run store)', async () => {
     const run = await db.prisma.run.create({ data: { kind: 'train', config: {} } });
-    const store = createRunStore(db.prisma, artifacts);
-    const lease = (await store.claim(run.id, { workerId: 'w', attempt: 1 }))!;
+    const { store, lifecycle } = workerWrites(db.prisma, artifacts, queue.queue);
+    const lease = (await lifecycle.claim(run.id, { workerId: 'w', attempt: 1 }))!;
     const first = curve('train/loss', 0, 69_999, 11);
     for (let i = 0; i < first.length; i += 5000)
       await store.writeMetrics(

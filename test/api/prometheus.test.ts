@@ -4,7 +4,7 @@
  */
 import { QueueEvents, UnrecoverableError, Worker } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TRAINING_QUEUE } from '../../src/jobs.js';
+import { TRAINING_QUEUE } from '../../src/queue/training-queue.js';
 import { postJson, startApi, trainBody, type TestApi } from '../helpers/api.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';

@@ -1,10 +1,10 @@
 import { Worker } from 'bullmq';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.routes.js';
-import { TRAINING_QUEUE } from '../../src/jobs.js';
+import { COUNTED_JOB_STATES } from '../../src/queue/job-states.js';
+import { TRAINING_QUEUE } from '../../src/queue/training-queue.js';
 import type { PrismaClient } from '../../src/db/index.js';
 import { createTestDatabase } from '../helpers/database.js';
-import { createCancelRequests } from '../../src/cancel-requests.js';
+import { createCancelRequests } from '../../src/queue/cancel-requests.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
 import { getJson, postJson, startApi, trainBody } from '../helpers/api.js';
 

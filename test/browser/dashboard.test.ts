@@ -17,10 +17,9 @@ import { launchChromium } from '../helpers/chromium.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
-import { createRunEventPublisher } from '../../src/run-events.js';
-import { withRunEvents } from '../../src/worker/publishing-run-store.js';
-import { createRunStore } from '../../src/worker/run-store.js';
-import { TRAINING_QUEUE } from '../../src/jobs.js';
+import { createRunEventPublisher } from '../../src/queue/run-events.js';
+import { workerWrites } from '../helpers/worker-writes.js';
+import { TRAINING_QUEUE } from '../../src/queue/training-queue.js';
 
 const OUTPUT = path.resolve('test-output');
 
@@ -103,13 +102,15 @@ describe('dashboard', () => {
     });
     const workerRedis = new Redis(REDIS_URL);
     const artifacts = createPostgresArtifactStore(db.url);
-    const store = withRunEvents(
-      createRunStore(db.prisma, artifacts),
+    const { store, lifecycle } = workerWrites(
+      db.prisma,
+      artifacts,
+      queue.queue,
       createRunEventPublisher(workerRedis, queue.prefix),
     );
     try {
       await expect.poll(async () => (await queue.queue.getJob(id))?.getState()).toBe('active');
-      const lease = (await store.claim(id, { workerId: 'browser-test', attempt: 1 }))!;
+      const lease = (await lifecycle.claim(id, { workerId: 'browser-test', attempt: 1 }))!;
       await expect
         .poll(() => row.locator('.status').textContent(), { timeout: 10_000 })
         .toBe('running');
@@ -123,7 +124,7 @@ describe('dashboard', () => {
         .toMatch(/60%/);
       expect(await activeJob.locator('.progress-cell').textContent()).toMatch(/60%/);
       await page.screenshot({ path: path.join(OUTPUT, 'runs-list-live.png'), fullPage: true });
-      await store.markFailed(lease, {
+      await lifecycle.fail(lease, {
         name: 'Boom',
         message: 'failed on purpose',
         attempt: 1,

@@ -10,7 +10,7 @@ import { mkdir, mkdtemp, rm, symlink } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { COUNTED_JOB_STATES } from '../../src/api/queues/queues.routes.js';
+import { COUNTED_JOB_STATES } from '../../src/queue/job-states.js';
 import type { Prisma } from '../../src/db/index.js';
 import { getJson, postJson, startApi } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/database.js';

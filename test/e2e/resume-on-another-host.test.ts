@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArtifactStore } from '../../src/artifacts/artifact-store.js';
 import { createArtifactStore } from '../../src/artifacts/create-artifact-store.js';
 import { loadConfig } from '../../src/config.js';
-import { TRAINING_QUEUE } from '../../src/jobs.js';
+import { TRAINING_QUEUE } from '../../src/queue/training-queue.js';
 import { getJson, postJson, startApi, trainBody } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';

@@ -11,7 +11,7 @@ import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifa
 import { getJson, postJson, startApi } from '../helpers/api.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { Redis } from 'ioredis';
-import { runEventChannel, type RunEvent } from '../../src/run-events.js';
+import { runEventChannel, type RunEvent } from '../../src/queue/run-events.js';
 import { createTestQueue, REDIS_URL } from '../helpers/queue.js';
 import {
   startWorkerProcess,

@@ -14,8 +14,8 @@ import {
   waitForKillPoint,
   reportFigures,
 } from './rig.js';
-import { TRAINING_QUEUE } from '../../src/jobs.js';
-import { enqueueTrainRun } from '../../src/run-queue.js';
+import { TRAINING_QUEUE } from '../../src/queue/training-queue.js';
+import { enqueueTrainRun } from '../../src/queue/enqueue-run.js';
 
 const rig = useFaultRig('duplicate');
 let redis: Redis;

@@ -3,7 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trainJobSchema } from '../../src/jobs.js';
+import { trainJobSchema } from '../../src/queue/job-payloads.js';
 import type { ChildMessage } from '../../src/worker/ipc.js';
 import { startTrainingProcess } from '../../src/worker/training-process.js';
 

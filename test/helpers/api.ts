@@ -11,9 +11,9 @@ import { createApiKeyStore, type ApiKeyStore } from '../../src/api/auth/api-key-
 import { createRunModelsService } from '../../src/api/models/run-models.service.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { createRunEventHub } from '../../src/api/events/run-event-hub.js';
-import { createCancelRequests } from '../../src/cancel-requests.js';
+import { createCancelRequests } from '../../src/queue/cancel-requests.js';
 import { loadConfig } from '../../src/config.js';
-import type { RetryPolicy } from '../../src/run-queue.js';
+import type { RetryPolicy } from '../../src/queue/enqueue-run.js';
 import { REDIS_URL } from './queue.js';
 import type { PrismaClient } from '../../src/db/index.js';
 

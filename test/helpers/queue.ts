@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
-import { TRAINING_QUEUE } from '../../src/jobs.js';
+import { TRAINING_QUEUE } from '../../src/queue/training-queue.js';
 
 export const REDIS_URL = process.env['REDIS_URL'] ?? 'redis://127.0.0.1:6379';
 

@@ -23,9 +23,9 @@ import {
   saveCheckpoint,
   type TensorSpec,
   type TrainingState,
-} from '../../src/model/checkpoint.js';
+} from '../../src/checkpoints/checkpoint.js';
 import { createGoogLeNet } from '../../src/model/googlenet.js';
-import type { Norm } from '../../src/model/googlenet-config.js';
+import type { Norm } from '../../src/spec/googlenet-config.js';
 import type { OptimizerConfigInput } from '../../src/model/optimizer.js';
 import { createTrainer, type Trainer } from '../../src/model/train-step.js';
 import { useBackend } from '../helpers/backends.js';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { learningRateAt, lrScheduleSchema } from '../../src/model/lr-schedule.js';
+import { learningRateAt } from '../../src/model/lr-schedule.js';
+import { lrScheduleSchema } from '../../src/spec/lr-schedule-spec.js';
 import { Optimizer } from '../../src/model/optimizer.js';
 import { useBackend } from '../helpers/backends.js';
 

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { syntheticBatch } from '../../src/data/synthetic.js';
 import { createGoogLeNet, dropoutLayers, predictLogits } from '../../src/model/googlenet.js';
-import { mixSeed } from '../../src/model/seed.js';
+import { mixSeed } from '../../src/spec/seed.js';
 import { createTrainer, type Trainer } from '../../src/model/train-step.js';
 import { useBackend } from '../helpers/backends.js';
 import { sameBytes, tinyBatch, tinyModel, weightBytes } from '../helpers/tiny-training.js';

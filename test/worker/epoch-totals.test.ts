@@ -1,6 +1,10 @@
 /** The running epoch's sums as checkpoints carry them, including checkpoints of older code. */
 import { describe, expect, it } from 'vitest';
-import { emptyEpochTotals, epochMeans, restoreEpochTotals } from '../../src/worker/epoch-totals.js';
+import {
+  emptyEpochTotals,
+  epochMeans,
+  restoreEpochTotals,
+} from '../../src/worker/child/epoch-totals.js';
 
 describe('epoch totals', () => {
   it('come back as saved, through JSON', () => {

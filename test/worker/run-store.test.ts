@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ArtifactStore } from '../../src/artifacts/artifact-store.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
-import {
-  checkpointsToDelete,
-  createRunStore,
-  LeaseLostError,
-  type Lease,
-  type RunStore,
-} from '../../src/worker/run-store.js';
+import { checkpointsToDelete } from '../../src/checkpoints/checkpoint-retention.js';
+import { type RunStore } from '../../src/worker/run-store.js';
+import { LeaseLostError, type Lease } from '../../src/runs/lease.js';
 import { createTestDatabase } from '../helpers/database.js';
+import { createTestQueue } from '../helpers/queue.js';
+import { workerWrites } from '../helpers/worker-writes.js';
+import type { RunLifecycle } from '../../src/runs/run-lifecycle.js';
 
 let db: Awaited<ReturnType<typeof createTestDatabase>>;
 let store: RunStore;
+let lifecycle: RunLifecycle;
+let queue: Awaited<ReturnType<typeof createTestQueue>>;
 let artifactStore: ArtifactStore;
 let runId: string;
 /** The lease of a first attempt on `runId`, claimed in beforeEach. */
@@ -20,16 +21,18 @@ let lease: Lease;
 beforeAll(async () => {
   db = await createTestDatabase('run_store');
   artifactStore = createPostgresArtifactStore(db.url);
-  store = createRunStore(db.prisma, artifactStore);
+  queue = await createTestQueue('run_store');
+  ({ store, lifecycle } = workerWrites(db.prisma, artifactStore, queue.queue));
 });
 afterAll(async () => {
   await artifactStore?.close();
+  await queue?.close();
   await db?.drop();
 });
 beforeEach(async () => {
   await db.prisma.run.deleteMany();
   runId = (await db.prisma.run.create({ data: { kind: 'train', config: {} } })).id;
-  lease = (await store.claim(runId, { workerId: 'w1', attempt: 1, device: 'cpu:0' }))!;
+  lease = (await lifecycle.claim(runId, { workerId: 'w1', attempt: 1, device: 'cpu:0' }))!;
 });
 
 const points = (steps: number[], value = 1) =>
@@ -53,7 +56,7 @@ describe('run store', () => {
       device: 'cpu:0',
       lease: lease.token,
     });
-    await store.markSucceeded(lease, {
+    await lifecycle.succeed(lease, {
       steps: 1,
       epochs: 1,
       finalLoss: 1,
@@ -66,16 +69,16 @@ describe('run store', () => {
     expect(done).toMatchObject({ status: 'succeeded', workerId: 'w1', attempts: 1 });
     expect(done.finishedAt).not.toBeNull();
     // At-least-once delivery: no rerun.
-    expect(await store.claim(runId, { workerId: 'w2', attempt: 2 })).toBeNull();
+    expect(await lifecycle.claim(runId, { workerId: 'w2', attempt: 2 })).toBeNull();
 
     const cancelled = (
       await db.prisma.run.create({ data: { kind: 'train', config: {}, status: 'cancelled' } })
     ).id;
-    expect(await store.claim(cancelled, { workerId: 'w1', attempt: 1 })).toBeNull();
+    expect(await lifecycle.claim(cancelled, { workerId: 'w1', attempt: 1 })).toBeNull();
   });
 
   it('puts a failed attempt back to queued, and a final failure to failed with its cause', async () => {
-    await store.markQueued(lease, {
+    await lifecycle.requeue(lease, {
       name: 'Error',
       message: 'redis blip',
       attempt: 1,
@@ -85,8 +88,8 @@ describe('run store', () => {
       status: 'queued',
       workerId: null,
     });
-    const second = (await store.claim(runId, { workerId: 'w1', attempt: 2 }))!;
-    await store.markFailed(second, {
+    const second = (await lifecycle.claim(runId, { workerId: 'w1', attempt: 2 }))!;
+    await lifecycle.fail(second, {
       name: 'Error',
       message: 'bad data',
       attempt: 2,
@@ -167,7 +170,7 @@ describe('run store', () => {
   it('fences a stale attempt: once another worker claims the run, the old lease writes nothing', async () => {
     await store.writeMetrics(lease, points([0, 1]));
     // The job was delivered again (lost lock): a second worker claims the running run.
-    const second = (await store.claim(runId, { workerId: 'w2', attempt: 1 }))!;
+    const second = (await lifecycle.claim(runId, { workerId: 'w2', attempt: 1 }))!;
     await expect(store.writeMetrics(lease, points([2, 3], 100))).rejects.toBeInstanceOf(
       LeaseLostError,
     );
@@ -186,7 +189,7 @@ describe('run store', () => {
       }),
     ).rejects.toBeInstanceOf(LeaseLostError);
     await expect(
-      store.markFailed(lease, { name: 'E', message: 'late', attempt: 1, unrecoverable: true }),
+      lifecycle.fail(lease, { name: 'E', message: 'late', attempt: 1, unrecoverable: true }),
     ).rejects.toBeInstanceOf(LeaseLostError);
     // The new owner writes as usual.
     expect(await store.writeMetrics(second, points([2, 3]))).toBe(2);

@@ -5,7 +5,7 @@
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { MetricPointMessage } from '../../src/worker/ipc.js';
-import { LeaseLostError } from '../../src/worker/run-store.js';
+import { LeaseLostError } from '../../src/runs/lease.js';
 import { RunWriter, WriteGaveUpError } from '../../src/worker/run-writer.js';
 
 const log = pino({ level: 'silent' });

@@ -2,7 +2,8 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { trainJobSchema, type TrainRunSpecInput } from '../../src/jobs.js';
+import { trainJobSchema } from '../../src/queue/job-payloads.js';
+import type { TrainRunSpecInput } from '../../src/spec/train-run-spec.js';
 import type { ChildMessage, MetricPointMessage } from '../../src/worker/ipc.js';
 import { startTrainingProcess } from '../../src/worker/training-process.js';
 

@@ -1,5 +1,5 @@
 /**
- * Live events over Server-Sent Events, relayed from Redis pub/sub (src/run-events.ts), so any
+ * Live events over Server-Sent Events, relayed from Redis pub/sub (src/queue/run-events.ts), so any
  * API replica serves what any worker or replica published:
  *
  * - `GET /v1/runs/:id/events`: one run. Opens with a `status` event (the run as it is now), then

@@ -7,7 +7,7 @@
  * misses no event published after it.
  */
 import type { Redis } from 'ioredis';
-import { allRunsEventChannel, runEventChannel, type RunEvent } from '../../run-events.js';
+import { allRunsEventChannel, runEventChannel, type RunEvent } from '../../queue/run-events.js';
 
 export type RunEventListener = (event: RunEvent) => void;
 

@@ -4,7 +4,7 @@
  */
 import { z } from 'zod';
 import { MAX_STEP } from '../../db/metric-rollups.js';
-import { metricNameSchema } from '../../jobs.js';
+import { metricNameSchema } from '../../spec/metric-name.js';
 import { runIdParam } from '../runs/runs.schemas.js';
 
 /** Points one ingest request may carry. */

@@ -6,8 +6,8 @@
 import { Prisma, type PrismaClient } from '../../db/index.js';
 import { insertMetricPoints } from '../../db/metric-points.js';
 import { readSeries, seriesNames, type MetricsDb } from '../../db/metric-rollups.js';
-import { metricsEvent, type RunEventPublisher } from '../../run-events.js';
-import { HttpError, NotFoundError } from '../errors.js';
+import { metricsEvent, type RunEventPublisher } from '../../queue/run-events.js';
+import { RunConflictError, RunNotFoundError } from '../../runs/run-errors.js';
 import type { IngestMetricsBody, MetricsQuery } from './metrics.schemas.js';
 
 export interface MetricsServiceDeps {
@@ -39,7 +39,7 @@ export function createMetricsService({ prisma, events, onIngested }: MetricsServ
   async function assertRunsExist(ids: string[]): Promise<void> {
     const found = await prisma.run.findMany({ where: { id: { in: ids } }, select: { id: true } });
     const missing = ids.filter((id) => !found.some((r) => r.id === id));
-    if (missing.length > 0) throw new NotFoundError(`run ${missing.join(', ')}`);
+    if (missing.length > 0) throw new RunNotFoundError(`run ${missing.join(', ')}`);
   }
 
   return {
@@ -52,19 +52,13 @@ export function createMetricsService({ prisma, events, onIngested }: MetricsServ
         where: { id: runId },
         select: { kind: true, status: true },
       });
-      if (!run) throw new NotFoundError(`run ${runId}`);
+      if (!run) throw new RunNotFoundError(`run ${runId}`);
       if (run.kind !== 'external')
-        throw new HttpError(
-          409,
-          'Conflict',
+        throw new RunConflictError(
           `run ${runId} is a ${run.kind} run; its worker writes its metrics`,
         );
       if (run.status !== 'running')
-        throw new HttpError(
-          409,
-          'Conflict',
-          `run ${runId} is ${run.status}; it takes no more points`,
-        );
+        throw new RunConflictError(`run ${runId} is ${run.status}; it takes no more points`);
       const now = Date.now();
       const points = body.points.map((p) => ({
         name: p.name,

@@ -11,11 +11,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import tar from 'tar-stream';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
-import { downloadCheckpoint } from '../../artifacts/checkpoint-download.js';
+import { downloadCheckpoint } from '../../checkpoints/checkpoint-download.js';
 import { SYNTHETIC_NORMALIZATION } from '../../data/synthetic.js';
-import type { DataInfo, TrainRunSpec } from '../../jobs.js';
+import type { DataInfo } from '../../spec/data-info.js';
+import type { TrainRunSpec } from '../../spec/train-run-spec.js';
 import { loadBackend, type BackendPreference } from '../../model/backend.js';
-import { loadCheckpoint } from '../../model/checkpoint.js';
+import { loadCheckpoint } from '../../checkpoints/checkpoint.js';
 import { createGoogLeNet } from '../../model/googlenet.js';
 import {
   exportLayersModel,

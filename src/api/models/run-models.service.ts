@@ -6,17 +6,15 @@
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
-import { isUnusableCheckpoint } from '../../artifacts/checkpoint-download.js';
+import { isUnusableCheckpoint } from '../../checkpoints/checkpoint-download.js';
 import type { Config } from '../../config.js';
 import type { PrismaClient } from '../../db/index.js';
-import {
-  dataInfoSchema,
-  metricIsBetter,
-  trainRunSpecSchema,
-  type TrainRunSpec,
-} from '../../jobs.js';
+import { dataInfoSchema } from '../../spec/data-info.js';
+import { metricIsBetter } from '../../spec/metric-name.js';
+import { trainRunSpecSchema, type TrainRunSpec } from '../../spec/train-run-spec.js';
 import type { Logger } from '../../logger.js';
-import { HttpError, NotFoundError } from '../errors.js';
+import { HttpError } from '../errors.js';
+import { RunConflictError, RunNotFoundError } from '../../runs/run-errors.js';
 import { imagePixels } from './image-input.js';
 import { createModelCache } from './model-cache.js';
 import type { CheckpointSelector } from './models.schemas.js';
@@ -46,9 +44,9 @@ export function createRunModelsService(deps: RunModelsDeps) {
   /** The run's spec and the checkpoint `selector` names; 404 when either is missing. */
   async function resolve(runId: string, selector: CheckpointSelector) {
     const run = await prisma.run.findUnique({ where: { id: runId } });
-    if (!run) throw new NotFoundError(`run ${runId}`);
+    if (!run) throw new RunNotFoundError(`run ${runId}`);
     if (run.kind !== 'train') {
-      throw new HttpError(409, 'Conflict', `run ${runId} is not a training run`);
+      throw new RunConflictError(`run ${runId} is not a training run`);
     }
     const spec: TrainRunSpec = trainRunSpecSchema.parse(run.config);
     const rows = await prisma.checkpoint.findMany({
@@ -72,7 +70,7 @@ export function createRunModelsService(deps: RunModelsDeps) {
     }
     if (!checkpoint) {
       const which = typeof selector === 'number' ? `step ${selector}` : selector;
-      throw new NotFoundError(`checkpoint ${which} of run ${runId}`);
+      throw new RunNotFoundError(`checkpoint ${which} of run ${runId}`);
     }
     const info = dataInfoSchema.safeParse(run.dataInfo);
     return { spec, checkpoint, dataInfo: info.success ? info.data : undefined };

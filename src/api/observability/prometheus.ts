@@ -14,9 +14,8 @@ import type { Queue, QueueEvents } from 'bullmq';
 import type { RequestHandler } from 'express';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { PrismaClient } from '../../db/index.js';
-import { COUNTED_JOB_STATES } from '../queues/queues.routes.js';
-
-const WORKER_ALIVE_MS = 60_000;
+import { COUNTED_JOB_STATES } from '../../queue/job-states.js';
+import { aliveSince } from '../../queue/worker-liveness.js';
 
 export interface ApiMetrics {
   registry: Registry;
@@ -52,7 +51,7 @@ export function createApiMetrics(deps: {
     async collect() {
       this.set(
         await prisma.worker.count({
-          where: { lastSeenAt: { gte: new Date(Date.now() - WORKER_ALIVE_MS) } },
+          where: { lastSeenAt: { gte: aliveSince() } },
         }),
       );
     },

@@ -1,23 +1,12 @@
 import type { Queue } from 'bullmq';
 import { z } from 'zod';
 import type { PrismaClient } from '../../db/index.js';
+import { COUNTED_JOB_STATES } from '../../queue/job-states.js';
+import { aliveSince } from '../../queue/worker-liveness.js';
 import { defineRoute, type RouteSpec } from '../route.js';
-
-/** A worker that has not heartbeaten for this long is not listed as alive. */
-const WORKER_ALIVE_MS = 60_000;
 
 /** Active jobs listed, oldest first; `counts.active` has the full number. */
 const MAX_ACTIVE_LISTED = 50;
-
-/** The job states `GET /v1/queues` counts. */
-export const COUNTED_JOB_STATES = [
-  'waiting',
-  'prioritized',
-  'active',
-  'delayed',
-  'completed',
-  'failed',
-] as const;
 
 export const queuesResponse = z.object({
   queues: z.array(
@@ -69,12 +58,12 @@ export function queuesRoutes(deps: { prisma: PrismaClient; queue: Queue }): Rout
         const [counts, workers, activeJobs] = await Promise.all([
           deps.queue.getJobCounts(...COUNTED_JOB_STATES),
           deps.prisma.worker.findMany({
-            where: { lastSeenAt: { gte: new Date(Date.now() - WORKER_ALIVE_MS) } },
+            where: { lastSeenAt: { gte: aliveSince() } },
             orderBy: { id: 'asc' },
           }),
           deps.queue.getJobs(['active'], 0, MAX_ACTIVE_LISTED - 1, true),
         ]);
-        // A job's id is its run's id (src/run-queue.ts); a job may be gone by the time it is read.
+        // A job's id is its run's id (src/queue/enqueue-run.ts); a job may be gone by the time it is read.
         const jobs = activeJobs.filter((j) => j?.id !== undefined);
         const runs = await deps.prisma.run.findMany({
           where: { id: { in: jobs.map((j) => j.id!) } },

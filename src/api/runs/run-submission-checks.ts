@@ -9,18 +9,16 @@ import { inspectDataset } from '../../data/dataset-inspection.js';
 import type { DataSplit } from '../../data/idx-source.js';
 import { DatasetError } from '../../data/raw-image.js';
 import type { PrismaClient, Checkpoint } from '../../db/index.js';
-import {
-  dataInfoSchema,
-  metricIsBetter,
-  trainRunSpecSchema,
-  type DatasetSpec,
-  type EvalRunSpec,
-} from '../../jobs.js';
-import { HttpError, NotFoundError } from '../errors.js';
+import { dataInfoSchema } from '../../spec/data-info.js';
+import { metricIsBetter } from '../../spec/metric-name.js';
+import { trainRunSpecSchema } from '../../spec/train-run-spec.js';
+import type { DatasetSpec } from '../../spec/dataset-spec.js';
+import type { EvalRunSpec } from '../../spec/eval-run-spec.js';
+import { RunNotFoundError, UnusableInputError } from '../../runs/run-errors.js';
 import type { CreateEvalRunBody } from './runs.schemas.js';
 
-function unprocessable(detail: string, path = 'body.dataset'): HttpError {
-  return new HttpError(422, 'Unprocessable Content', detail, [{ path, message: detail }]);
+function unprocessable(detail: string, path = 'body.dataset'): UnusableInputError {
+  return new UnusableInputError(path, detail);
 }
 
 /**
@@ -40,9 +38,7 @@ export async function checkDataset(
     ({ classes } = await inspectDataset(dataRoot, dataset, split));
   } catch (error) {
     if (error instanceof DataPathError)
-      throw new HttpError(400, 'Invalid request', error.message, [
-        { path: 'body.dataset.path', message: error.message },
-      ]);
+      throw new UnusableInputError('body.dataset.path', error.message, { malformed: true });
     if (error instanceof DatasetError) throw unprocessable(error.message);
     throw error;
   }
@@ -80,12 +76,12 @@ export async function resolveEvalSpec(
   let checkpoint: Checkpoint;
   if ('checkpointId' in body.checkpoint) {
     const row = await prisma.checkpoint.findUnique({ where: { id: body.checkpoint.checkpointId } });
-    if (!row) throw new NotFoundError(`checkpoint ${body.checkpoint.checkpointId}`);
+    if (!row) throw new RunNotFoundError(`checkpoint ${body.checkpoint.checkpointId}`);
     checkpoint = row;
   } else {
     const { runId, which } = body.checkpoint;
     const trained = await prisma.run.findUnique({ where: { id: runId } });
-    if (!trained) throw new NotFoundError(`run ${runId}`);
+    if (!trained) throw new RunNotFoundError(`run ${runId}`);
     const rows = await prisma.checkpoint.findMany({ where: { runId }, orderBy: { step: 'desc' } });
     const spec = trainRunSpecSchema.safeParse(trained.config);
     const metric = spec.success ? (spec.data.checkpoint?.metric ?? 'val/accuracy') : '';

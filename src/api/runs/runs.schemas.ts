@@ -4,17 +4,13 @@
  * the typed client.
  */
 import { z } from 'zod';
-import {
-  checkpointRefSchema,
-  checkTrainRunSpec,
-  datasetSpecSchema,
-  evalResultSchema,
-  trainResultSchema,
-  trainRunSpecFields,
-} from '../../jobs.js';
+import { RUN_KINDS, RUN_STATUSES } from '../../spec/run-status.js';
+import { checkpointRefSchema } from '../../spec/eval-run-spec.js';
+import { checkTrainRunSpec, trainRunSpecFields } from '../../spec/train-run-spec.js';
+import { datasetSpecSchema } from '../../spec/dataset-spec.js';
+import { evalResultSchema, trainResultSchema } from '../../spec/run-results.js';
 
-export const RUN_STATUSES = ['queued', 'running', 'succeeded', 'failed', 'cancelled'] as const;
-export const RUN_KINDS = ['train', 'eval', 'external'] as const;
+export { RUN_KINDS, RUN_STATUSES } from '../../spec/run-status.js';
 
 /** Scheduling priority 0..100, higher runs sooner; equal priorities run in submission order. */
 export const DEFAULT_PRIORITY = 50;

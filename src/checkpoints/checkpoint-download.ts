@@ -4,13 +4,13 @@
  * SHA-256 in the checkpoint's manifest as well as the store's own checksum.
  */
 import path from 'node:path';
-import { CheckpointError, publishDirectory, writeFileSynced } from '../model/checkpoint-files.js';
-import { CHECKPOINT_FILES, parseCheckpointManifest } from '../model/checkpoint-manifest.js';
+import { CheckpointError, publishDirectory, writeFileSynced } from './checkpoint-files.js';
+import { CHECKPOINT_FILES, parseCheckpointManifest } from './checkpoint-manifest.js';
 import {
   ArtifactChecksumError,
   ArtifactNotFoundError,
   type ArtifactStore,
-} from './artifact-store.js';
+} from '../artifacts/artifact-store.js';
 
 async function readAll(stream: AsyncIterable<Uint8Array>): Promise<Buffer> {
   const parts: Uint8Array[] = [];

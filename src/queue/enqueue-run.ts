@@ -3,8 +3,9 @@
  * by the API (submit, retry) and by the worker's reconciler (a job that vanished).
  */
 import type { Queue } from 'bullmq';
-import type { Run } from './db/index.js';
-import { evalJobSchema, trainJobSchema, type EvalJob, type TrainJob } from './jobs.js';
+import type { Run } from '../db/index.js';
+import { evalJobSchema, trainJobSchema, type EvalJob, type TrainJob } from './job-payloads.js';
+import { JOB_NAMES } from './training-queue.js';
 
 export interface RetryPolicy {
   /** Tries for transient faults before the run fails. */
@@ -28,7 +29,7 @@ export async function enqueueRun(
 ): Promise<void> {
   if (run.kind === 'eval') {
     const payload: EvalJob = evalJobSchema.parse({ runId: run.id, spec: run.config });
-    await queue.add('eval', payload, jobOptions(run, retry));
+    await queue.add(JOB_NAMES.eval, payload, jobOptions(run, retry));
   } else await enqueueTrainRun(queue, run, retry);
 }
 
@@ -50,5 +51,5 @@ export async function enqueueTrainRun(
   retry: RetryPolicy = DEFAULT_RETRY_POLICY,
 ): Promise<void> {
   const payload: TrainJob = trainJobSchema.parse({ runId: run.id, spec: run.config });
-  await queue.add('train', payload, jobOptions(run, retry));
+  await queue.add(JOB_NAMES.train, payload, jobOptions(run, retry));
 }

@@ -5,14 +5,16 @@
  * `eval/*` figures go out as metric series (step = batches done) while it works.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { EvalResult } from '../jobs.js';
-import { loadBackend } from '../model/backend.js';
-import { loadCheckpoint } from '../model/checkpoint.js';
-import { createGoogLeNet, predictLogits } from '../model/googlenet.js';
-import { topKHits } from '../model/top-k-hits.js';
-import type { ChildMessage, EvalStartMessage } from './ipc.js';
+import type { EvalResult } from '../../spec/run-results.js';
+import { loadBackend } from '../../model/backend.js';
+import { loadCheckpoint } from '../../checkpoints/checkpoint.js';
+import { createGoogLeNet, predictLogits } from '../../model/googlenet.js';
+import { summedCrossEntropy } from '../../model/summed-cross-entropy.js';
+import { topKHits } from '../../model/top-k-hits.js';
+import type { ChildMessage, EvalStartMessage } from '../ipc.js';
 import type { RunControls } from './train-run.js';
 import { openTrainingData } from './training-data.js';
+import { UnrecoverableRunError } from '../../spec/unrecoverable-run-error.js';
 
 export async function runEvaluation(
   start: EvalStartMessage,
@@ -39,9 +41,8 @@ export async function runEvaluation(
     const loaded = await loadCheckpoint(start.checkpointDir, model);
     tf.dispose([...loaded.optimizer.slots.values()]);
   } catch (error) {
-    throw Object.assign(
-      new Error(`checkpoint unusable: ${error instanceof Error ? error.message : String(error)}`),
-      { unrecoverable: true },
+    throw new UnrecoverableRunError(
+      `checkpoint unusable: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
   const data = await openTrainingData({
@@ -73,13 +74,7 @@ export async function runEvaluation(
         const images = tf.tensor4d(batch.images, [batch.count, inputSize, inputSize, channels]);
         const labels = tf.tensor1d(batch.labels, 'int32');
         const logits = predictLogits(model, images);
-        const ce = tf.losses.softmaxCrossEntropy(
-          tf.oneHot(labels, numClasses),
-          logits,
-          undefined,
-          undefined,
-          tf.Reduction.SUM,
-        );
+        const ce = summedCrossEntropy(logits, labels, numClasses);
         const hit5 = topKHits(logits, labels, k);
         return [ce.dataSync()[0] ?? 0, tf.argMax(logits, 1).dataSync(), hit5.dataSync()[0] ?? 0];
       });
@@ -104,8 +99,7 @@ export async function runEvaluation(
       });
       emit({ type: 'progress', step: batches, totalSteps, epoch: 0 });
     }
-    if (count === 0)
-      throw Object.assign(new Error('the test split holds no images'), { unrecoverable: true });
+    if (count === 0) throw new UnrecoverableRunError('the test split holds no images');
     const correct = confusion.reduce((sum, row, c) => sum + (row[c] as number), 0);
     const result: EvalResult = {
       top1: correct / count,

@@ -7,16 +7,20 @@
  * - before a job starts, download the newest checkpoint that arrives intact into a scratch
  *   directory for the child to resume from.
  *
- * A checkpoint's location in the store (and in its Checkpoint row) is `runs/<runId>/step-<n>`.
+ * A checkpoint's location in the store (and in its Checkpoint row): checkpoint-location.ts.
  */
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
-import { downloadCheckpoint, isUnusableCheckpoint } from '../artifacts/checkpoint-download.js';
-import { CheckpointError } from '../model/checkpoint-files.js';
-import { CHECKPOINT_FILES, parseCheckpointManifest } from '../model/checkpoint-manifest.js';
-import type { CheckpointSaved } from './ipc.js';
+import { downloadCheckpoint, isUnusableCheckpoint } from './checkpoint-download.js';
+import { CheckpointError } from './checkpoint-files.js';
+import { CHECKPOINT_FILES, type SavedCheckpoint } from './checkpoint-manifest.js';
+import {
+  checkpointLocation,
+  checkpointLocationOfKey,
+  runCheckpointsPrefix,
+} from './checkpoint-location.js';
 
 export interface CheckpointSyncOptions {
   artifacts: ArtifactStore;
@@ -34,8 +38,35 @@ export interface ResumeCheckpoints {
   unusable: Array<{ location: string; reason: string }>;
 }
 
-export function checkpointLocation(runId: string, step: number): string {
-  return `runs/${runId}/step-${step}`;
+/**
+ * Uploads a checkpoint the child has written and fsynced, checking each file arrives with
+ * the SHA-256 the save recorded (the manifest last, against the save's digest: nothing is
+ * read back to learn what was saved), then removes the local copy. Returns its location.
+ */
+async function uploadCheckpoint(
+  artifacts: ArtifactStore,
+  runId: string,
+  saved: SavedCheckpoint & { step: number },
+): Promise<string> {
+  const location = checkpointLocation(runId, saved.step);
+  const put = (file: string) =>
+    artifacts.put(`${location}/${file}`, createReadStream(path.join(saved.location, file)));
+  for (const file of saved.files) {
+    const stored = await put(file.path);
+    if (stored.sha256 !== file.sha256 || stored.bytes !== file.bytes) {
+      throw new CheckpointError(
+        `checkpoint ${saved.location}: ${file.path} changed on disk before it was uploaded`,
+      );
+    }
+  }
+  const manifest = await put(CHECKPOINT_FILES.manifest);
+  if (manifest.sha256 !== saved.sha256) {
+    throw new CheckpointError(
+      `checkpoint ${saved.location}: manifest.json changed on disk before it was uploaded`,
+    );
+  }
+  await rm(saved.location, { recursive: true, force: true });
+  return location;
 }
 
 export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncOptions) {
@@ -47,30 +78,9 @@ export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncO
     /** Where this host's training child writes the run's checkpoints before upload. */
     writeDir,
 
-    /**
-     * Uploads a checkpoint the child has written and fsynced, checking each file arrives with
-     * the SHA-256 its manifest records, then removes the local copy. Returns its location.
-     */
-    async upload(runId: string, saved: CheckpointSaved): Promise<string> {
-      const location = checkpointLocation(runId, saved.step);
-      const manifestFile = path.join(saved.location, CHECKPOINT_FILES.manifest);
-      const manifestBytes = await readFile(manifestFile);
-      const manifest = parseCheckpointManifest(saved.location, manifestBytes.toString('utf8'));
-      for (const file of manifest.files) {
-        const stored = await artifacts.put(
-          `${location}/${file.path}`,
-          createReadStream(path.join(saved.location, file.path)),
-        );
-        if (stored.sha256 !== file.sha256 || stored.bytes !== file.bytes) {
-          throw new CheckpointError(
-            `checkpoint ${saved.location}: ${file.path} changed on disk before it was uploaded`,
-          );
-        }
-      }
-      await artifacts.put(`${location}/${CHECKPOINT_FILES.manifest}`, [manifestBytes]);
-      await rm(saved.location, { recursive: true, force: true });
-      return location;
-    },
+    /** Uploads a checkpoint the child saved, then removes the local copy; returns its location. */
+    upload: (runId: string, saved: SavedCheckpoint & { step: number }) =>
+      uploadCheckpoint(artifacts, runId, saved),
 
     /**
      * Downloads the newest of `locations` (newest first) that arrives intact. Locations whose
@@ -109,10 +119,12 @@ export function createCheckpointSync({ artifacts, scratchRoot }: CheckpointSyncO
       if (recorded === undefined) return;
       const keep = new Set(recorded);
       const stored = new Set(
-        (await artifacts.list(`runs/${runId}`)).map((a) => a.key.split('/').slice(0, 3).join('/')),
+        (await artifacts.list(runCheckpointsPrefix(runId))).map((a) =>
+          checkpointLocationOfKey(a.key),
+        ),
       );
       for (const location of stored) {
-        if (!keep.has(location)) await artifacts.delete(location);
+        if (location !== undefined && !keep.has(location)) await artifacts.delete(location);
       }
     },
   };

@@ -3,8 +3,7 @@
  * a local directory, uploaded, downloaded onto another "disk" and loaded into a fresh model —
  * through the postgres and fs stores — and a corrupt chunk that the resume refuses.
  */
-import { createHash } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -12,9 +11,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ArtifactStore } from '../../src/artifacts/artifact-store.js';
 import { createFsArtifactStore } from '../../src/artifacts/fs-artifact-store.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
-import { loadCheckpoint, saveCheckpoint } from '../../src/model/checkpoint.js';
+import { loadCheckpoint, saveCheckpoint } from '../../src/checkpoints/checkpoint.js';
 import { createTrainer } from '../../src/model/train-step.js';
-import { createCheckpointSync } from '../../src/worker/checkpoint-sync.js';
+import {
+  checkpointLocation,
+  checkpointLocationOfKey,
+  runCheckpointsPrefix,
+} from '../../src/checkpoints/checkpoint-location.js';
+import { createCheckpointSync } from '../../src/checkpoints/checkpoint-sync.js';
 import type { CheckpointSaved } from '../../src/worker/ipc.js';
 import { useBackend } from '../helpers/backends.js';
 import { createTestDatabase, type TestDatabase } from '../helpers/database.js';
@@ -48,20 +52,12 @@ async function writeCheckpoint(dir: string, step: number) {
     trainer.trainStep(images, labels);
     tf.dispose([images, labels]);
   }
-  await saveCheckpoint(dir, {
+  const { location, files, bytes, sha256 } = await saveCheckpoint(dir, {
     model,
     optimizer: trainer.optimizer.getState(),
     state: { step, epoch: 0 },
   });
-  const manifest = await readFile(path.join(dir, 'manifest.json'));
-  const saved: CheckpointSaved = {
-    step,
-    epoch: 0,
-    location: dir,
-    bytes: 0,
-    sha256: createHash('sha256').update(manifest).digest('hex'),
-    metrics: {},
-  };
+  const saved: CheckpointSaved = { step, epoch: 0, location, files, bytes, sha256, metrics: {} };
   return { model, saved };
 }
 
@@ -151,5 +147,16 @@ describe('resume from the postgres store', () => {
     expect(await readdir(path.join(root, 'sweep', 'resume'))).toEqual([]);
     await artifacts.delete(`runs/${RUN_ID}`);
     await artifacts.close();
+  });
+});
+
+describe('checkpoint locations', () => {
+  it('read back from a stored key the location they were built from, and nothing from other keys', () => {
+    const location = checkpointLocation(RUN_ID, 120);
+    expect(location).toBe(`${runCheckpointsPrefix(RUN_ID)}/step-120`);
+    expect(checkpointLocationOfKey(`${location}/weights.bin`)).toBe(location);
+    expect(checkpointLocationOfKey(location)).toBe(location);
+    expect(checkpointLocationOfKey(`${runCheckpointsPrefix(RUN_ID)}/notes.txt`)).toBeUndefined();
+    expect(checkpointLocationOfKey(`models/${RUN_ID}/model.json`)).toBeUndefined();
   });
 });

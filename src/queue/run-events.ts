@@ -10,6 +10,7 @@
  * per series when it is large, so a 10,000-point ingest does not become a 10,000-point message.
  */
 import type { Redis } from 'ioredis';
+import type { RunStatus } from '../spec/run-status.js';
 
 /** Points a metrics event carries before it carries only the summary of each series. */
 export const MAX_EVENT_POINTS = 500;
@@ -18,7 +19,7 @@ export type RunEvent =
   | {
       type: 'status';
       runId: string;
-      status: 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+      status: RunStatus;
     }
   | { type: 'progress'; runId: string; step: number; totalSteps: number; epoch: number }
   | {

@@ -1,7 +1,7 @@
 /**
  * A checkpoint directory's file names and its manifest.json (format, version, each file's size
  * and SHA-256). Kept apart from checkpoint.ts so code that only moves checkpoints around (the
- * worker's parent process, the artifact store) does not load TensorFlow.js.
+ * worker's parent process, checkpoint-sync.ts) does not load TensorFlow.js.
  */
 import { z } from 'zod';
 import { CheckpointError, type FileDigest } from './checkpoint-files.js';
@@ -24,6 +24,20 @@ export const CHECKPOINT_FILES = {
 export interface CheckpointFile extends FileDigest {
   /** File name inside the checkpoint directory. */
   path: string;
+}
+
+/**
+ * A checkpoint as its save left it on local disk: the directory, its files as the manifest lists
+ * them, and the digest of the whole (the manifest's SHA-256, which covers every file's).
+ */
+export interface SavedCheckpoint {
+  /** The checkpoint's directory. */
+  location: string;
+  files: CheckpointFile[];
+  /** Bytes of every file, manifest.json included. */
+  bytes: number;
+  /** SHA-256 of manifest.json. */
+  sha256: string;
 }
 
 /** Contents of `manifest.json`. */

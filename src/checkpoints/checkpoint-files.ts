@@ -1,14 +1,23 @@
 /**
- * The file-system half of checkpointing: durable writes, an all-or-nothing directory publish,
- * and reads checked against a recorded size and SHA-256. Knows nothing about tensors.
+ * The file-system half of checkpointing: an all-or-nothing directory publish, and reads checked
+ * against a recorded size and SHA-256 (durable writes: src/shared/durable-files.ts). Knows
+ * nothing about tensors.
  *
  * Durability follows the usual POSIX recipe: fsync each file, fsync the directory that holds
  * it, rename, then fsync the parent so the rename itself survives a power cut.
  */
 import { createHash, randomBytes } from 'node:crypto';
-import { constants } from 'node:fs';
-import { mkdir, open, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
+import {
+  exists,
+  fsyncDirectory,
+  isErrno,
+  makeDirectoryDurable,
+  type FileDigest,
+} from '../shared/durable-files.js';
+
+export { writeFileSynced, type FileDigest } from '../shared/durable-files.js';
 
 /**
  * A checkpoint that cannot be written or loaded as asked: the target exists, a file is missing,
@@ -19,78 +28,6 @@ export class CheckpointError extends Error {
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'CheckpointError';
-  }
-}
-
-/** Size and content hash of a written file, as recorded in the manifest. */
-export interface FileDigest {
-  bytes: number;
-  /** Lower-case hex SHA-256. */
-  sha256: string;
-}
-
-function isErrno(error: unknown, ...codes: string[]): boolean {
-  return error instanceof Error && codes.includes((error as NodeJS.ErrnoException).code ?? '');
-}
-
-/** Creates `file` (which must not exist), writes the chunks in order and fsyncs it. */
-export async function writeFileSynced(
-  file: string,
-  chunks: Iterable<Uint8Array> | AsyncIterable<Uint8Array>,
-): Promise<FileDigest> {
-  const hash = createHash('sha256');
-  let bytes = 0;
-  const handle = await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL);
-  try {
-    for await (const chunk of chunks) {
-      // A short write is possible for large buffers; loop until the chunk is on disk.
-      for (let done = 0; done < chunk.byteLength;) {
-        const { bytesWritten } = await handle.write(chunk, done, chunk.byteLength - done);
-        done += bytesWritten;
-      }
-      hash.update(chunk);
-      bytes += chunk.byteLength;
-    }
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-  return { bytes, sha256: hash.digest('hex') };
-}
-
-/** Fsyncs a directory so the entries created or renamed in it are durable. */
-export async function fsyncDirectory(dir: string): Promise<void> {
-  // Windows cannot open a directory for fsync, and NTFS journals metadata anyway.
-  if (process.platform === 'win32') return;
-  const handle = await open(dir, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
-
-async function exists(file: string): Promise<boolean> {
-  try {
-    await stat(file);
-    return true;
-  } catch (error) {
-    if (isErrno(error, 'ENOENT')) return false;
-    throw error;
-  }
-}
-
-/** `mkdir -p` that also makes the new directory entries durable. */
-async function makeDirectoryDurable(dir: string): Promise<void> {
-  const first = await mkdir(dir, { recursive: true });
-  if (first === undefined) return;
-  // Every directory from the first one created down to `dir` gained an entry.
-  const created = path.relative(path.dirname(first), dir).split(path.sep);
-  let current = path.dirname(first);
-  await fsyncDirectory(current);
-  for (const part of created) {
-    current = path.join(current, part);
-    await fsyncDirectory(current);
   }
 }
 

@@ -4,7 +4,8 @@
  * connection. It exits by itself when the parent goes away (IPC disconnect), so no orphan keeps
  * training after its worker died.
  */
-import type { ChildMessage, ParentMessage, StopMessage } from './ipc.js';
+import type { ChildMessage, ParentMessage, StopMessage } from '../ipc.js';
+import { isUnrecoverable } from '../../spec/unrecoverable-run-error.js';
 import { runEvaluation } from './eval-run.js';
 import { runTraining } from './train-run.js';
 
@@ -34,11 +35,9 @@ process.on('message', (raw: unknown) => {
     .then(() => setImmediate(() => process.exit(0)))
     .catch((error: unknown) => {
       const e = error instanceof Error ? error : new Error(String(error));
-      const unrecoverable =
-        (e as { unrecoverable?: boolean }).unrecoverable === true ||
-        // (Unusable checkpoints are skipped when resuming; a CheckpointError here comes from
-        // saving one, a disk problem a retry may not have.)
-        ['ZodError', 'BackendUnavailableError'].includes(e.name);
+      // (Unusable checkpoints are skipped when resuming; a CheckpointError here comes from
+      // saving one, a disk problem a retry may not have: it is not marked.)
+      const unrecoverable = isUnrecoverable(e);
       send({ type: 'failed', error: { name: e.name, message: e.message, unrecoverable } });
       // Let the IPC message leave before exiting.
       setImmediate(() => process.exit(1));

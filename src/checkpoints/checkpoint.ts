@@ -36,9 +36,10 @@ import {
   manifestSchema,
   type CheckpointFile,
   type CheckpointManifest,
+  type SavedCheckpoint,
 } from './checkpoint-manifest.js';
-import type { OptimizerState } from './optimizer.js';
-import { variableOf } from './layer-variables.js';
+import type { OptimizerState } from '../model/optimizer.js';
+import { variableOf } from '../model/layer-variables.js';
 
 export { CheckpointError } from './checkpoint-files.js';
 export {
@@ -258,11 +259,13 @@ function checkState(state: TrainingState): TrainingState {
  * written and fsynced in a temporary sibling directory that is then renamed to `dir`, so a crash
  * leaves either no checkpoint or a complete one. Throws {@link CheckpointError} if `dir` exists or
  * the input cannot be saved; I/O errors pass through. Missing parent directories are created.
+ * Returns what was saved with its digest (the manifest's size and SHA-256), so that nothing has
+ * to read the checkpoint back to describe it.
  */
 export async function saveCheckpoint(
   dir: string,
   input: SaveCheckpointInput,
-): Promise<CheckpointManifest> {
+): Promise<SavedCheckpoint & { manifest: CheckpointManifest }> {
   if (os.endianness() !== 'LE')
     throw new Error('checkpoints are little-endian; big-endian hosts are not supported');
   const state = checkState(input.state);
@@ -298,8 +301,9 @@ export async function saveCheckpoint(
       createdAt: new Date().toISOString(),
       files,
     };
-    await writeJson(tmp, F.manifest, manifest);
-    return manifest;
+    const written = await writeJson(tmp, F.manifest, manifest);
+    const bytes = files.reduce((sum, f) => sum + f.bytes, written.bytes);
+    return { location: dir, files, bytes, sha256: written.sha256, manifest };
   });
 }
 

@@ -4,16 +4,17 @@
  * Synthetic images are cheap and drawn in the child's thread; file data sets are decoded,
  * resized and augmented by the worker-thread pipeline, requested ahead of use.
  */
-import { BatchPipeline } from '../data/batch-pipeline.js';
-import type { DataSplit } from '../data/idx-source.js';
-import { ImageDataset, type BatchRequest } from '../data/image-dataset.js';
-import { NormalizationAccumulator, type Normalization } from '../data/normalization.js';
-import { openImageSource } from '../data/open-image-source.js';
-import { DatasetError } from '../data/raw-image.js';
-import { SyntheticDataset } from '../data/synthetic-dataset.js';
-import { SYNTHETIC_NORMALIZATION, type ImageBatch } from '../data/synthetic.js';
-import type { Augmentation } from '../data/augmentation.js';
-import type { DataInfo, DatasetSpec } from '../jobs.js';
+import { BatchPipeline } from '../../data/batch-pipeline.js';
+import type { DataSplit } from '../../data/idx-source.js';
+import { ImageDataset, type BatchRequest } from '../../data/image-dataset.js';
+import { NormalizationAccumulator, type Normalization } from '../../data/normalization.js';
+import { openImageSource } from '../../data/open-image-source.js';
+import { DatasetError } from '../../data/raw-image.js';
+import { SyntheticDataset } from '../../data/synthetic-dataset.js';
+import { SYNTHETIC_NORMALIZATION, type ImageBatch } from '../../data/synthetic.js';
+import type { Augmentation } from '../../spec/augmentation-spec.js';
+import type { DataInfo } from '../../spec/data-info.js';
+import type { DatasetSpec } from '../../spec/dataset-spec.js';
 
 export interface TrainingData {
   readonly info: DataInfo;

@@ -1,0 +1,16 @@
+/**
+ * A submitted `dataset.path` checked as a string, before anything touches the disk: the API's
+ * schemas and src/data's resolver apply the same rule (src/data/data-path.ts checks it on disk).
+ */
+import path from 'node:path';
+
+/** Why `relative` is not an acceptable data set path as written, or undefined when it is. */
+export function dataPathProblem(relative: string): string | undefined {
+  if (relative.includes('\0')) return 'contains a NUL byte';
+  if (/%[0-9a-fA-F]{2}/.test(relative)) return 'contains percent-encoding; give the plain path';
+  if (relative.includes('\\')) return 'contains a backslash; use /';
+  if (path.isAbsolute(relative) || path.win32.isAbsolute(relative))
+    return 'must be relative to DATA_ROOT';
+  if (relative.split('/').some((segment) => segment === '..')) return 'contains a `..` segment';
+  return undefined;
+}
