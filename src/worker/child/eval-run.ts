@@ -5,17 +5,23 @@
  * `eval/*` figures go out as metric series (step = batches done) while it works.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { EvalResult } from '../../spec/run-results.js';
+import type * as tfl from '@tensorflow/tfjs-layers';
 import { loadBackend } from '../../model/backend.js';
 import { loadCheckpoint } from '../../checkpoints/checkpoint.js';
 import { createGoogLeNet, predictLogits } from '../../model/googlenet.js';
 import { summedCrossEntropy } from '../../model/summed-cross-entropy.js';
 import { topKHits } from '../../model/top-k-hits.js';
 import type { ChildMessage, EvalStartMessage } from '../ipc.js';
+import type { ImageBatch } from '../../data/synthetic.js';
+import { EvalTally, type BatchScore } from './eval-tally.js';
 import type { RunControls } from './train-run.js';
 import { openTrainingData } from './training-data.js';
 import { UnrecoverableRunError } from '../../spec/unrecoverable-run-error.js';
 
+/**
+ * Evaluates `start.job`'s trained run on its data set's test split and emits the running
+ * figures, then `done` with the result (or `stopped` when the parent asks it to stop).
+ */
 export async function runEvaluation(
   start: EvalStartMessage,
   emit: (message: ChildMessage) => void,
@@ -27,6 +33,47 @@ export async function runEvaluation(
     ...(start.threads !== undefined ? { threads: start.threads } : {}),
   });
   emit({ type: 'backend', backend });
+  const model = await loadTrainedModel(spec, start.checkpointDir);
+  const { numClasses, inputSize, channels } = spec.model;
+  const data = await openTrainingData({
+    dataset: spec.dataset,
+    shape: { inputSize, channels },
+    dataRoot: start.dataRoot,
+    threads: start.dataThreads,
+    evaluate: true,
+    ...(spec.dataInfo ? { stored: spec.dataInfo } : {}),
+  });
+  try {
+    const tally = new EvalTally(numClasses);
+    const totalSteps = Math.ceil(data.info.valImages / spec.batchSize);
+    for await (const batch of data.heldOutBatches(spec.batchSize)) {
+      // Yield to the event loop so a stop message that arrived meanwhile is seen.
+      await new Promise((resolve) => setImmediate(resolve));
+      const stopped = controls.stopRequested();
+      if (stopped) {
+        emit({ type: 'stopped', step: tally.batches, reason: stopped });
+        return;
+      }
+      tally.add(batch.labels, batch.count, scoreBatch(model, batch, spec.model));
+      emit({ type: 'metrics', points: tally.runningPoints(Date.now()) });
+      emit({ type: 'progress', step: tally.batches, totalSteps, epoch: 0 });
+    }
+    if (tally.count === 0) throw new UnrecoverableRunError('the test split holds no images');
+    emit({ type: 'done', result: tally.result(data.info.classes, backend.name) });
+  } finally {
+    model.dispose();
+    await data.close();
+  }
+}
+
+/**
+ * Rebuilds the evaluated run's network and loads its checkpoint's weights. A checkpoint that
+ * does not fit the network fails the evaluation for good: retrying would read the same files.
+ */
+async function loadTrainedModel(
+  spec: EvalStartMessage['job']['spec'],
+  checkpointDir: string,
+): Promise<tfl.LayersModel> {
   const { numClasses, inputSize, channels } = spec.model;
   const model = createGoogLeNet({
     numClasses,
@@ -38,91 +85,31 @@ export async function runEvaluation(
     seed: spec.seed,
   });
   try {
-    const loaded = await loadCheckpoint(start.checkpointDir, model);
+    const loaded = await loadCheckpoint(checkpointDir, model);
+    // Evaluation never steps the optimizer: its restored state is of no use.
     tf.dispose([...loaded.optimizer.slots.values()]);
   } catch (error) {
     throw new UnrecoverableRunError(
       `checkpoint unusable: ${error instanceof Error ? error.message : String(error)}`,
     );
   }
-  const data = await openTrainingData({
-    dataset: spec.dataset,
-    shape: { inputSize, channels },
-    dataRoot: start.dataRoot,
-    threads: start.dataThreads,
-    evaluate: true,
-    ...(spec.dataInfo ? { stored: spec.dataInfo } : {}),
+  return model;
+}
+
+/** Runs one batch through the main head: its summed loss, top-5 hits and top-1 predictions. */
+function scoreBatch(
+  model: tfl.LayersModel,
+  batch: ImageBatch,
+  shape: { numClasses: number; inputSize: number; channels: number },
+): BatchScore {
+  const { numClasses, inputSize, channels } = shape;
+  const [loss, predicted, top5Hits] = tf.tidy(() => {
+    const images = tf.tensor4d(batch.images, [batch.count, inputSize, inputSize, channels]);
+    const labels = tf.tensor1d(batch.labels, 'int32');
+    const logits = predictLogits(model, images);
+    const ce = summedCrossEntropy(logits, labels, numClasses);
+    const hit5 = topKHits(logits, labels, Math.min(5, numClasses));
+    return [ce.dataSync()[0] ?? 0, tf.argMax(logits, 1).dataSync(), hit5.dataSync()[0] ?? 0];
   });
-  try {
-    const confusion = Array.from({ length: numClasses }, () =>
-      new Array<number>(numClasses).fill(0),
-    );
-    let count = 0;
-    let lossSum = 0;
-    let top5Hits = 0;
-    let batches = 0;
-    const totalSteps = Math.ceil(data.info.valImages / spec.batchSize);
-    const k = Math.min(5, numClasses);
-    for await (const batch of data.heldOutBatches(spec.batchSize)) {
-      await new Promise((resolve) => setImmediate(resolve));
-      const stopped = controls.stopRequested();
-      if (stopped) {
-        emit({ type: 'stopped', step: batches, reason: stopped });
-        return;
-      }
-      const [loss, predicted, hits5] = tf.tidy(() => {
-        const images = tf.tensor4d(batch.images, [batch.count, inputSize, inputSize, channels]);
-        const labels = tf.tensor1d(batch.labels, 'int32');
-        const logits = predictLogits(model, images);
-        const ce = summedCrossEntropy(logits, labels, numClasses);
-        const hit5 = topKHits(logits, labels, k);
-        return [ce.dataSync()[0] ?? 0, tf.argMax(logits, 1).dataSync(), hit5.dataSync()[0] ?? 0];
-      });
-      for (let i = 0; i < batch.count; i++) {
-        const row = confusion[batch.labels[i] as number] as number[];
-        const p = predicted[i] as number;
-        row[p] = (row[p] as number) + 1;
-      }
-      count += batch.count;
-      lossSum += loss;
-      top5Hits += hits5;
-      batches += 1;
-      const correct = confusion.reduce((sum, row, c) => sum + (row[c] as number), 0);
-      const time = Date.now();
-      emit({
-        type: 'metrics',
-        points: [
-          { name: 'eval/loss', step: batches, value: lossSum / count, time },
-          { name: 'eval/top1', step: batches, value: correct / count, time },
-          { name: 'eval/top5', step: batches, value: top5Hits / count, time },
-        ],
-      });
-      emit({ type: 'progress', step: batches, totalSteps, epoch: 0 });
-    }
-    if (count === 0) throw new UnrecoverableRunError('the test split holds no images');
-    const correct = confusion.reduce((sum, row, c) => sum + (row[c] as number), 0);
-    const result: EvalResult = {
-      top1: correct / count,
-      top5: top5Hits / count,
-      loss: lossSum / count,
-      count,
-      perClass: confusion.map((row, c) => {
-        const truePositives = row[c] as number;
-        const actual = row.reduce((a, b) => a + b, 0);
-        const predictedAs = confusion.reduce((sum, r) => sum + (r[c] as number), 0);
-        return {
-          label: data.info.classes[c] ?? String(c),
-          precision: predictedAs > 0 ? truePositives / predictedAs : null,
-          recall: actual > 0 ? truePositives / actual : null,
-          count: actual,
-        };
-      }),
-      confusionMatrix: confusion,
-      backend: backend.name,
-    };
-    emit({ type: 'done', result });
-  } finally {
-    model.dispose();
-    await data.close();
-  }
+  return { loss, top5Hits, predicted };
 }
