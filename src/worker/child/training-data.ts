@@ -14,7 +14,7 @@ import { SyntheticDataset } from '../../data/synthetic-dataset.js';
 import { SYNTHETIC_NORMALIZATION, type ImageBatch } from '../../data/synthetic.js';
 import type { Augmentation } from '../../spec/augmentation-spec.js';
 import type { DataInfo } from '../../spec/data-info.js';
-import type { DatasetSpec } from '../../spec/dataset-spec.js';
+import type { DatasetSpec, FileDatasetSpec } from '../../spec/dataset-spec.js';
 
 export interface TrainingData {
   readonly info: DataInfo;
@@ -42,77 +42,83 @@ export interface TrainingDataOptions {
 /** Images sampled (seeded) to measure a data set's normalisation. */
 const NORMALIZATION_SAMPLE = 1000;
 
+/**
+ * Opens the data set of `options.dataset` for a training or eval child. Close it when done: a
+ * file data set holds the pipeline's worker threads.
+ */
 export async function openTrainingData(options: TrainingDataOptions): Promise<TrainingData> {
-  const { dataset: spec, shape } = options;
-  if (spec.format === 'synthetic') {
-    const dataset = new SyntheticDataset(
-      options.evaluate ? { ...spec, valFraction: 1 } : spec,
-      shape,
-    );
-    return {
-      info: {
-        classes: Array.from({ length: spec.numClasses }, (_, i) => `class-${i}`),
-        normalization: {
-          mean: Array(shape.channels).fill(SYNTHETIC_NORMALIZATION.mean),
-          std: Array(shape.channels).fill(SYNTHETIC_NORMALIZATION.std),
-        },
-        trainImages: dataset.trainIndices.length,
-        valImages: dataset.valIndices.length,
-      },
-      stepsPerEpoch: (batchSize) => dataset.stepsPerEpoch(batchSize),
-      trainBatch: (epoch, batch, batchSize) =>
-        Promise.resolve(dataset.trainBatch(epoch, batch, batchSize)),
-      async *heldOutBatches(batchSize) {
-        yield* dataset.valBatches(batchSize);
-      },
-      close: () => Promise.resolve(),
-    };
-  }
+  const { dataset: spec } = options;
+  return spec.format === 'synthetic'
+    ? openSyntheticData(spec, options)
+    : openFileData(spec, options);
+}
 
+/** Synthetic images, drawn in the child's thread; their classes and normalisation are fixed. */
+function openSyntheticData(
+  spec: Extract<DatasetSpec, { format: 'synthetic' }>,
+  options: TrainingDataOptions,
+): TrainingData {
+  const { shape } = options;
+  const dataset = new SyntheticDataset(
+    options.evaluate ? { ...spec, valFraction: 1 } : spec,
+    shape,
+  );
+  return {
+    info: {
+      classes: Array.from({ length: spec.numClasses }, (_, i) => `class-${i}`),
+      normalization: {
+        mean: Array(shape.channels).fill(SYNTHETIC_NORMALIZATION.mean),
+        std: Array(shape.channels).fill(SYNTHETIC_NORMALIZATION.std),
+      },
+      trainImages: dataset.trainIndices.length,
+      valImages: dataset.valIndices.length,
+    },
+    stepsPerEpoch: (batchSize) => dataset.stepsPerEpoch(batchSize),
+    trainBatch: (epoch, batch, batchSize) =>
+      Promise.resolve(dataset.trainBatch(epoch, batch, batchSize)),
+    async *heldOutBatches(batchSize) {
+      yield* dataset.valBatches(batchSize);
+    },
+    close: () => Promise.resolve(),
+  };
+}
+
+/** Renders one batch request with the given normalisation (and augmentation, if any). */
+type RenderBatch = (
+  request: BatchRequest,
+  normalization: Normalization,
+  augmentation?: Augmentation,
+) => Promise<ImageBatch>;
+
+/** A file data set, decoded, resized and augmented by the worker-thread pipeline. */
+async function openFileData(
+  spec: FileDatasetSpec,
+  options: TrainingDataOptions,
+): Promise<TrainingData> {
+  const { shape } = options;
   const split: DataSplit = options.evaluate ? 'test' : spec.split;
   const location = { format: spec.format, path: spec.path };
   const sourceOptions = { dataRoot: options.dataRoot, ...shape };
   const source = await openImageSource(location, split, sourceOptions);
-  const classes = options.stored?.classes ?? source.classes;
-  // Labels follow the trained run's class order: an eval folder may lack a class, never add one.
-  const relabel = source.classes.map((name) => classes.indexOf(name));
-  const unknown = source.classes.filter((_, i) => relabel[i] === -1);
-  if (unknown.length > 0)
-    throw new DatasetError(`classes not known to the trained model: ${unknown.join(', ')}`);
-  if (classes.length !== spec.numClasses)
-    throw new DatasetError(`${classes.length} classes found, numClasses is ${spec.numClasses}`);
+  const { classes, relabel } = matchClasses(
+    source.classes,
+    options.stored?.classes,
+    spec.numClasses,
+  );
   const dataset = new ImageDataset(
     source,
     { seed: spec.seed, valFraction: options.evaluate ? 1 : spec.valFraction },
     shape,
   );
   const pipeline = new BatchPipeline({ location, split, source: sourceOptions }, options.threads);
-  const render = async (
-    request: BatchRequest,
-    normalization: Normalization,
-    augmentation?: Augmentation,
-  ): Promise<ImageBatch> => {
+  const render: RenderBatch = async (request, normalization, augmentation) => {
     const batch = await pipeline.render(request, normalization, augmentation);
     for (let i = 0; i < batch.count; i++)
       batch.labels[i] = relabel[batch.labels[i] as number] as number;
     return batch;
   };
-
-  let normalization = options.stored?.normalization;
-  if (!normalization) {
-    const accumulator = new NormalizationAccumulator(shape.channels);
-    const identity = { mean: Array(shape.channels).fill(0), std: Array(shape.channels).fill(1) };
-    // An eval of a run that stored none (trained before runs kept it) measures its own images.
-    const pool = dataset.trainIndices.length > 0 ? dataset.trainIndices : dataset.valIndices;
-    const sample = pool.slice(0, NORMALIZATION_SAMPLE);
-    await Promise.all(
-      dataset.valRequests(64, sample).map(async (request) => {
-        accumulator.add((await render(request, identity)).images);
-      }),
-    );
-    normalization = accumulator.result();
-  }
-  const norm = normalization;
+  const norm =
+    options.stored?.normalization ?? (await measureNormalization(dataset, render, shape.channels));
   return {
     info: {
       classes,
@@ -128,20 +134,68 @@ export async function openTrainingData(options: TrainingDataOptions): Promise<Tr
         options.augment,
       ),
     async *heldOutBatches(batchSize) {
-      const requests = dataset.valRequests(batchSize);
-      // Two batches ahead: the threads decode while the network evaluates.
-      const ahead = (request: BatchRequest): Promise<ImageBatch> => {
-        const batch = render(request, norm);
-        batch.catch(() => undefined); // a consumer that stops early leaves some untaken
-        return batch;
-      };
-      const inFlight = requests.slice(0, 2).map(ahead);
-      for (let i = 0; i < requests.length; i++) {
-        const next = requests[i + 2];
-        if (next) inFlight.push(ahead(next));
-        yield await (inFlight[i] as Promise<ImageBatch>);
-      }
+      yield* readAhead(dataset.valRequests(batchSize), (request) => render(request, norm));
     },
     close: () => pipeline.close(),
   };
+}
+
+/**
+ * The class list the labels follow, and the map from the source's class indices into it.
+ * Labels follow the trained run's class order (`stored`): an eval folder may lack a class, never
+ * add one.
+ */
+function matchClasses(
+  sourceClasses: string[],
+  stored: string[] | undefined,
+  numClasses: number,
+): { classes: string[]; relabel: number[] } {
+  const classes = stored ?? sourceClasses;
+  const relabel = sourceClasses.map((name) => classes.indexOf(name));
+  const unknown = sourceClasses.filter((_, i) => relabel[i] === -1);
+  if (unknown.length > 0)
+    throw new DatasetError(`classes not known to the trained model: ${unknown.join(', ')}`);
+  if (classes.length !== numClasses)
+    throw new DatasetError(`${classes.length} classes found, numClasses is ${numClasses}`);
+  return { classes, relabel };
+}
+
+/** Measures per-channel mean and std over a seeded sample of the data set's images. */
+async function measureNormalization(
+  dataset: ImageDataset,
+  render: RenderBatch,
+  channels: number,
+): Promise<Normalization> {
+  const accumulator = new NormalizationAccumulator(channels);
+  const identity = { mean: Array(channels).fill(0), std: Array(channels).fill(1) };
+  // An eval of a run that stored none (trained before runs kept it) measures its own images.
+  const pool = dataset.trainIndices.length > 0 ? dataset.trainIndices : dataset.valIndices;
+  const sample = pool.slice(0, NORMALIZATION_SAMPLE);
+  await Promise.all(
+    dataset.valRequests(64, sample).map(async (request) => {
+      accumulator.add((await render(request, identity)).images);
+    }),
+  );
+  return accumulator.result();
+}
+
+/**
+ * Yields the rendered `requests` in order, two batches ahead: the threads decode while the
+ * network evaluates.
+ */
+async function* readAhead(
+  requests: BatchRequest[],
+  render: (request: BatchRequest) => Promise<ImageBatch>,
+): AsyncGenerator<ImageBatch> {
+  const ahead = (request: BatchRequest): Promise<ImageBatch> => {
+    const batch = render(request);
+    batch.catch(() => undefined); // a consumer that stops early leaves some untaken
+    return batch;
+  };
+  const inFlight = requests.slice(0, 2).map(ahead);
+  for (let i = 0; i < requests.length; i++) {
+    const next = requests[i + 2];
+    if (next) inFlight.push(ahead(next));
+    yield await (inFlight[i] as Promise<ImageBatch>);
+  }
 }
