@@ -23,16 +23,16 @@ export interface RunProgress {
 }
 
 /**
- * `artifacts` holds the checkpoints' bytes: whatever removes a Checkpoint row removes its files
- * there too (retention, abandoned attempts, rejected checkpoints).
+ * The worker's store of a run's rows. `artifacts` holds the checkpoints' bytes: whatever removes
+ * a Checkpoint row removes its files there too (retention, abandoned attempts, rejected
+ * checkpoints).
  */
 export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactStore, 'delete'>) {
-  /** Rows written before the artifact store held absolute local paths; those are local files. */
-  const deleteFiles = async (location: string): Promise<void> => {
-    if (path.isAbsolute(location)) await rm(location, { recursive: true, force: true });
-    else await artifacts.delete(location);
-  };
+  return { ...createRunRecordWrites(prisma), ...createCheckpointRecords(prisma, artifacts) };
+}
 
+/** What the worker learns about a run while it trains: backend, data, progress, metrics. */
+function createRunRecordWrites(prisma: PrismaClient) {
   const fencedUpdate = (lease: Lease, data: Parameters<typeof fencedRunUpdate>[2]) =>
     fencedRunUpdate(prisma, lease, data);
   const fenced = <T>(lease: Lease, write: Parameters<typeof fencedTransaction<T>>[2]) =>
@@ -74,7 +74,16 @@ export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactSto
       if (points.length === 0) return 0;
       return fenced(lease, (tx) => insertMetricPoints(tx, lease.runId, points));
     },
+  };
+}
 
+/** A run's Checkpoint rows and their files: recording, retention, resume and rejection. */
+function createCheckpointRecords(prisma: PrismaClient, artifacts: Pick<ArtifactStore, 'delete'>) {
+  const deleteFiles = (location: string) => deleteCheckpointFiles(artifacts, location);
+  const fenced = <T>(lease: Lease, write: Parameters<typeof fencedTransaction<T>>[2]) =>
+    fencedTransaction(prisma, lease, write);
+
+  return {
     async recordCheckpoint(lease: Lease, c: Omit<CheckpointSaved, 'files'>): Promise<void> {
       const data = {
         epoch: c.epoch,
@@ -144,6 +153,18 @@ export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactSto
       await deleteFiles(location);
     },
   };
+}
+
+/**
+ * Deletes a checkpoint's files: from the artifact store, or from local disk for rows written
+ * before the artifact store held absolute local paths.
+ */
+async function deleteCheckpointFiles(
+  artifacts: Pick<ArtifactStore, 'delete'>,
+  location: string,
+): Promise<void> {
+  if (path.isAbsolute(location)) await rm(location, { recursive: true, force: true });
+  else await artifacts.delete(location);
 }
 
 export type RunStore = ReturnType<typeof createRunStore>;
