@@ -10,6 +10,8 @@ import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
 import type { Logger } from '../logger.js';
 import {
+  CheckpointUnusableError,
+  ModelNotExportableError,
   QueueUnavailableError,
   RunConflictError,
   RunNotFoundError,
@@ -144,6 +146,10 @@ export function domainErrorToHttp(error: unknown): HttpError | undefined {
   if (error instanceof RunConflictError) return new HttpError(409, 'Conflict', error.message);
   if (error instanceof QueueUnavailableError)
     return new HttpError(503, 'Service Unavailable', error.message);
+  if (error instanceof CheckpointUnusableError)
+    return new HttpError(409, 'Checkpoint unusable', error.message);
+  if (error instanceof ModelNotExportableError)
+    return new HttpError(422, 'Not exportable', error.message);
   if (error instanceof UnusableInputError) {
     const errors = [{ path: error.field, message: error.message }];
     return error.malformed

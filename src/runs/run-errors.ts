@@ -21,6 +21,16 @@ export class QueueUnavailableError extends Error {
   override name = 'QueueUnavailableError';
 }
 
+/** The checkpoint's stored files cannot be loaded (missing, corrupt, or not this network's). */
+export class CheckpointUnusableError extends Error {
+  override name = 'CheckpointUnusableError';
+}
+
+/** The run's trained model cannot be written as a TensorFlow.js Layers model archive. */
+export class ModelNotExportableError extends Error {
+  override name = 'ModelNotExportableError';
+}
+
 /**
  * Part of a request cannot be used as asked: `field` says which part (`body.dataset`,
  * `query.cursor`), `message` what is wrong with it.

@@ -13,8 +13,12 @@ import { dataInfoSchema } from '../../spec/data-info.js';
 import { metricIsBetter } from '../../spec/metric-name.js';
 import { trainRunSpecSchema, type TrainRunSpec } from '../../spec/train-run-spec.js';
 import type { Logger } from '../../logger.js';
-import { HttpError } from '../errors.js';
-import { RunConflictError, RunNotFoundError } from '../../runs/run-errors.js';
+import {
+  CheckpointUnusableError,
+  ModelNotExportableError,
+  RunConflictError,
+  RunNotFoundError,
+} from '../../runs/run-errors.js';
 import { imagePixels } from './image-input.js';
 import { createModelCache } from './model-cache.js';
 import type { CheckpointSelector } from './models.schemas.js';
@@ -30,81 +34,27 @@ export interface RunModelsDeps {
 /** Classes a prediction reports. */
 const TOP_K = 5;
 
+/**
+ * Export and prediction for training runs' checkpoints. Throws the run domain's errors
+ * (src/runs/run-errors.ts): not found, not a training run, checkpoint unusable, not exportable.
+ */
 export function createRunModelsService(deps: RunModelsDeps) {
   const { prisma } = deps;
   const cache = createModelCache<RunModel>(deps.config.MODEL_CACHE_BYTES);
-  let engine: Promise<typeof import('./run-model.js')> | undefined;
-  const loadEngine = async () => {
-    engine ??= import('./run-model.js');
-    const e = await engine;
-    await e.ensureBackend(deps.config.TRAIN_BACKEND, deps.config.TRAIN_THREADS);
-    return e;
-  };
-
-  /** The run's spec and the checkpoint `selector` names; 404 when either is missing. */
-  async function resolve(runId: string, selector: CheckpointSelector) {
-    const run = await prisma.run.findUnique({ where: { id: runId } });
-    if (!run) throw new RunNotFoundError(`run ${runId}`);
-    if (run.kind !== 'train') {
-      throw new RunConflictError(`run ${runId} is not a training run`);
-    }
-    const spec: TrainRunSpec = trainRunSpecSchema.parse(run.config);
-    const rows = await prisma.checkpoint.findMany({
-      where: { runId },
-      orderBy: { step: 'desc' },
-    });
-    let checkpoint = rows[0];
-    if (typeof selector === 'number') {
-      checkpoint = rows.find((c) => c.step === selector);
-    } else if (selector === 'best') {
-      const metric = spec.checkpoint?.metric ?? 'val/accuracy';
-      let bestScore: number | undefined;
-      for (const row of rows) {
-        const score = (row.metrics as Record<string, number> | null)?.[metric];
-        if (typeof score !== 'number') continue;
-        if (bestScore === undefined || metricIsBetter(metric, score, bestScore)) {
-          bestScore = score;
-          checkpoint = row;
-        }
-      }
-    }
-    if (!checkpoint) {
-      const which = typeof selector === 'number' ? `step ${selector}` : selector;
-      throw new RunNotFoundError(`checkpoint ${which} of run ${runId}`);
-    }
-    const info = dataInfoSchema.safeParse(run.dataInfo);
-    return { spec, checkpoint, dataInfo: info.success ? info.data : undefined };
-  }
+  const loadEngine = lazyEngine(deps.config);
 
   /** Runs `use` with the cached (or freshly loaded) main-head model of `resolved`. */
   async function withModel<T>(
     runId: string,
-    resolved: Awaited<ReturnType<typeof resolve>>,
-    use: (model: RunModel, e: typeof import('./run-model.js')) => Promise<T> | T,
+    resolved: ResolvedModel,
+    use: (model: RunModel, e: Engine) => Promise<T> | T,
   ): Promise<T> {
-    const { spec, checkpoint, dataInfo } = resolved;
     const e = await loadEngine();
-    const loadModel = async () => {
-      try {
-        return await e.loadRunModel({
-          artifacts: deps.artifacts,
-          scratchRoot: path.resolve(deps.config.SCRATCH_ROOT),
-          runId,
-          spec,
-          location: checkpoint.location,
-          step: checkpoint.step,
-          ...(dataInfo ? { dataInfo } : {}),
-        });
-      } catch (error) {
-        if (!isUnusableCheckpoint(error)) throw error;
-        throw new HttpError(409, 'Checkpoint unusable', error.message);
-      }
-    };
     return cache.use(
-      checkpoint.id,
+      resolved.checkpoint.id,
       () => {
-        deps.logger.info({ runId, step: checkpoint.step }, 'loading model into the cache');
-        return loadModel();
+        deps.logger.info({ runId, step: resolved.checkpoint.step }, 'loading model into the cache');
+        return loadModel(e, deps, runId, resolved);
       },
       (model) => use(model, e),
     );
@@ -116,17 +66,8 @@ export function createRunModelsService(deps: RunModelsDeps) {
       runId: string,
       selector: CheckpointSelector,
     ): Promise<{ fileName: string; archive: Readable }> {
-      const resolved = await resolve(runId, selector);
-      const archive = await withModel(runId, resolved, async (model, e) => {
-        try {
-          return await e.exportArchive(model);
-        } catch (error) {
-          if (error instanceof Error && error.name === 'ExportError') {
-            throw new HttpError(422, 'Not exportable', error.message);
-          }
-          throw error;
-        }
-      });
+      const resolved = await resolveModel(prisma, runId, selector);
+      const archive = await withModel(runId, resolved, (model, e) => exportArchive(e, model));
       const fileName = `googlenet-${runId}-step-${resolved.checkpoint.step}.tar`;
       return { fileName, archive };
     },
@@ -140,7 +81,7 @@ export function createRunModelsService(deps: RunModelsDeps) {
       checkpoint: { id: string; step: number };
       predictions: Prediction[];
     }> {
-      const resolved = await resolve(runId, 'best');
+      const resolved = await resolveModel(prisma, runId, 'best');
       const { model: m } = resolved.spec;
       const pixels = await imagePixels(image, m.inputSize, m.channels);
       const predictions = await withModel(runId, resolved, (model, e) =>
@@ -158,3 +99,106 @@ export function createRunModelsService(deps: RunModelsDeps) {
 }
 
 export type RunModelsService = ReturnType<typeof createRunModelsService>;
+
+/** TensorFlow.js and the model code built on it, loaded on first use. */
+type Engine = typeof import('./run-model.js');
+
+/**
+ * Returns a loader of the engine that imports TensorFlow.js and readies the compute backend on
+ * its first call only, so the rest of the API starts (and runs) without them.
+ */
+function lazyEngine(config: RunModelsDeps['config']): () => Promise<Engine> {
+  let engine: Promise<Engine> | undefined;
+  return async () => {
+    engine ??= import('./run-model.js');
+    const e = await engine;
+    await e.ensureBackend(config.TRAIN_BACKEND, config.TRAIN_THREADS);
+    return e;
+  };
+}
+
+/** A training run's spec and data info, with the checkpoint a selector picked. */
+type ResolvedModel = Awaited<ReturnType<typeof resolveModel>>;
+
+/** The run's spec and the checkpoint `selector` names; not found when either is missing. */
+async function resolveModel(prisma: PrismaClient, runId: string, selector: CheckpointSelector) {
+  const run = await prisma.run.findUnique({ where: { id: runId } });
+  if (!run) throw new RunNotFoundError(`run ${runId}`);
+  if (run.kind !== 'train') {
+    throw new RunConflictError(`run ${runId} is not a training run`);
+  }
+  const spec: TrainRunSpec = trainRunSpecSchema.parse(run.config);
+  const rows = await prisma.checkpoint.findMany({
+    where: { runId },
+    orderBy: { step: 'desc' },
+  });
+  const checkpoint = pickCheckpoint(rows, selector, spec.checkpoint?.metric ?? 'val/accuracy');
+  if (!checkpoint) {
+    const which = typeof selector === 'number' ? `step ${selector}` : selector;
+    throw new RunNotFoundError(`checkpoint ${which} of run ${runId}`);
+  }
+  const info = dataInfoSchema.safeParse(run.dataInfo);
+  return { spec, checkpoint, dataInfo: info.success ? info.data : undefined };
+}
+
+/**
+ * The checkpoint `selector` names among `rows` (newest first): a step, the latest, or the best
+ * by `metric`; the best falls back to the latest when no checkpoint recorded the metric.
+ */
+function pickCheckpoint<C extends { step: number; metrics: unknown }>(
+  rows: C[],
+  selector: CheckpointSelector,
+  metric: string,
+): C | undefined {
+  if (typeof selector === 'number') return rows.find((c) => c.step === selector);
+  let checkpoint = rows[0];
+  if (selector === 'best') {
+    let bestScore: number | undefined;
+    for (const row of rows) {
+      const score = (row.metrics as Record<string, number> | null)?.[metric];
+      if (typeof score !== 'number') continue;
+      if (bestScore === undefined || metricIsBetter(metric, score, bestScore)) {
+        bestScore = score;
+        checkpoint = row;
+      }
+    }
+  }
+  return checkpoint;
+}
+
+/** Loads the main-head model of `resolved`'s checkpoint; its stored files may be unusable. */
+async function loadModel(
+  e: Engine,
+  deps: RunModelsDeps,
+  runId: string,
+  resolved: ResolvedModel,
+): Promise<RunModel> {
+  const { spec, checkpoint, dataInfo } = resolved;
+  try {
+    return await e.loadRunModel({
+      artifacts: deps.artifacts,
+      scratchRoot: path.resolve(deps.config.SCRATCH_ROOT),
+      runId,
+      spec,
+      location: checkpoint.location,
+      step: checkpoint.step,
+      ...(dataInfo ? { dataInfo } : {}),
+    });
+  } catch (error) {
+    if (!isUnusableCheckpoint(error)) throw error;
+    throw new CheckpointUnusableError(error.message);
+  }
+}
+
+/** The model's Layers archive; a model the format cannot hold is not exportable. */
+async function exportArchive(e: Engine, model: RunModel): Promise<Readable> {
+  try {
+    return await e.exportArchive(model);
+  } catch (error) {
+    // Matched by name: the model code (and its ExportError class) is imported only on first use.
+    if (error instanceof Error && error.name === 'ExportError') {
+      throw new ModelNotExportableError(error.message);
+    }
+    throw error;
+  }
+}
