@@ -154,8 +154,9 @@ function integerOption(name: string, text: string | undefined, min: number): num
   return value;
 }
 
-async function main(argv: string[]): Promise<number> {
-  const { values, positionals } = parseArgs({
+/** Parses the command line: every command's options are known to all of them. */
+function parseCommandLine(argv: string[]) {
+  return parseArgs({
     args: argv,
     allowPositionals: true,
     strict: true,
@@ -178,6 +179,173 @@ async function main(argv: string[]): Promise<number> {
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
+}
+
+/** What a command works with: the API client, the parsed options and its own arguments. */
+interface CommandContext {
+  client: ApiClient;
+  values: ReturnType<typeof parseCommandLine>['values'];
+  /** The first argument after the command (a file, a name or a run id). */
+  arg: string | undefined;
+  /** The arguments after that one. */
+  rest: string[];
+  /** `arg` as a run id, or a usage error when it is missing. */
+  needId(): string;
+  /** Prints `json` under --json, else `text()`. */
+  print(json: unknown, text: () => string): void;
+}
+
+/** One gq command; resolves to the exit status. */
+type Command = (context: CommandContext) => Promise<number>;
+
+async function submitRun({ client, values, arg, print }: CommandContext): Promise<number> {
+  if (!arg) throw new UsageError('gq submit needs a config file (the POST /v1/runs body)');
+  const body = await readJsonFile(arg, 'config');
+  const run = await client.submit(body as Parameters<typeof client.submit>[0], {
+    idempotencyKey: values['idempotency-key'],
+  });
+  print(run, () => `${run.id} ${run.status}`);
+  return 0;
+}
+
+async function listRuns({ client, values, print }: CommandContext): Promise<number> {
+  const limit = values.limit === undefined ? undefined : Number(values.limit);
+  const page = await client.list({
+    status: values.status as RunResponse['status'] | undefined,
+    kind: values.kind as RunResponse['kind'] | undefined,
+    limit,
+    cursor: values.cursor,
+  });
+  print(
+    page,
+    () =>
+      [
+        ...page.items.map((r) =>
+          [r.id, r.status.padEnd(9), (r.name ?? '-').padEnd(20), r.createdAt].join('  '),
+        ),
+        ...(page.nextCursor ? [`more: --cursor ${page.nextCursor}`] : []),
+      ].join('\n') || 'no runs',
+  );
+  return 0;
+}
+
+async function showRun({ client, needId, print }: CommandContext): Promise<number> {
+  const run = await client.get(needId());
+  print(run, () => describeRun(run));
+  return 0;
+}
+
+async function cancelRun({ client, needId, print }: CommandContext): Promise<number> {
+  const run = await client.cancel(needId());
+  print(run, () =>
+    run.status === 'cancelled' ? `${run.id} cancelled` : `${run.id} stopping (was ${run.status})`,
+  );
+  return 0;
+}
+
+/** Follows the run to its end; the exit status says whether it succeeded. */
+async function watchRun({ client, values, needId }: CommandContext): Promise<number> {
+  const id = needId();
+  // On a terminal the line redraws in place; in a pipe each change is a new line.
+  const redraw = process.stdout.isTTY === true && !values.json;
+  let last = '';
+  const run = await followRun(client, id, {
+    onChange(run) {
+      const line = values.json ? JSON.stringify(run) : progressLine(run);
+      if (redraw) process.stdout.write(`\r${line}\x1b[K`);
+      else if (line !== last) out(line);
+      last = line;
+    },
+    onDrop(reason) {
+      if (redraw) process.stdout.write('\n');
+      process.stderr.write(`gq: lost the event stream (${reason}); reconnecting\n`);
+    },
+  });
+  if (redraw) process.stdout.write('\n');
+  if (!values.json) out(`${run.id} ${run.status}`);
+  return run.status === 'succeeded' ? 0 : 1;
+}
+
+async function submitEval({ client, values, needId, print }: CommandContext): Promise<number> {
+  const runId = needId();
+  const which = values.checkpoint;
+  if (!which || !/^(latest|best|step:\d+)$/.test(which))
+    throw new UsageError('gq eval needs --checkpoint best, latest or step:N');
+  if (!values.dataset) throw new UsageError('gq eval needs --dataset FILE.json (a data set)');
+  const dataset = await readJsonFile(values.dataset, 'data set', true);
+  const batchSize = integerOption('batch-size', values['batch-size'], 1);
+  const run = await client.submit(
+    {
+      kind: 'eval',
+      checkpoint: { runId, which },
+      dataset: dataset as Parameters<typeof client.submit>[0]['dataset'],
+      ...(batchSize === undefined ? {} : { batchSize }),
+    },
+    { idempotencyKey: values['idempotency-key'] },
+  );
+  print(run, () => `${run.id} ${run.status}`);
+  return 0;
+}
+
+async function openExternalRun({ client, values, arg, print }: CommandContext): Promise<number> {
+  if (!arg) throw new UsageError('gq external needs a name for the run');
+  const config = values.config
+    ? ((await readJsonFile(values.config, 'config', true)) as Record<string, unknown>)
+    : undefined;
+  const run = await client.createExternal(
+    { kind: 'external', name: arg, ...(config ? { config } : {}) },
+    { idempotencyKey: values['idempotency-key'] },
+  );
+  print(run, () => `${run.id} ${run.status}`);
+  return 0;
+}
+
+/** Logs points of an external run: name=value pairs at one step, or a points file. */
+async function logPoints({ client, values, rest, needId, print }: CommandContext): Promise<number> {
+  const id = needId();
+  const step = integerOption('step', values.step, 0);
+  if ((step === undefined) === (values.file === undefined))
+    throw new UsageError('gq log needs either --step N name=value ... or --file POINTS.jsonl');
+  let answer: { received: number; inserted: number };
+  if (values.file !== undefined) {
+    if (rest.length > 0) throw new UsageError('gq log --file takes no name=value arguments');
+    answer = await logPointsFile(client, id, values.file);
+  } else {
+    const points = pointsFromPairs(rest, step!);
+    answer = await client.logMetrics(id, points);
+  }
+  print(answer, () => `inserted ${answer.inserted} of ${answer.received}`);
+  return 0;
+}
+
+async function finishRun({ client, values, needId, print }: CommandContext): Promise<number> {
+  const id = needId();
+  const status = (values.status ?? 'succeeded') as (typeof FINISH_STATUSES)[number];
+  if (!FINISH_STATUSES.includes(status))
+    throw new UsageError(`--status must be one of ${FINISH_STATUSES.join(', ')}`);
+  const run = await client.finish(id, {
+    status,
+    ...(values.error === undefined ? {} : { error: values.error }),
+  });
+  print(run, () => `${run.id} ${run.status}`);
+  return 0;
+}
+
+/** Every command by the name it is typed as. */
+const COMMANDS: Record<string, Command> = {
+  submit: submitRun,
+  list: listRuns,
+  show: showRun,
+  cancel: cancelRun,
+  watch: watchRun,
+  eval: submitEval,
+  external: openExternalRun,
+  log: logPoints,
+  finish: finishRun,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(argv);
   const [command, arg, ...rest] = positionals;
   if (values.help || !command) {
     process.stdout.write(USAGE);
@@ -187,141 +355,20 @@ async function main(argv: string[]): Promise<number> {
   const apiKey = values.key ?? env.GQ_API_KEY;
   if (!apiKey) throw new UsageError('an API key is needed: --key or GQ_API_KEY');
   const client = createApiClient({ baseUrl: values.url ?? env.GQ_API_URL, apiKey });
-  const needId = (): string => {
-    if (!arg) throw new UsageError(`gq ${command} needs a run id`);
-    return arg;
-  };
-  const print = (json: unknown, text: () => string) =>
-    out(values.json ? JSON.stringify(json, null, 2) : text());
-
-  switch (command) {
-    case 'submit': {
-      if (!arg) throw new UsageError('gq submit needs a config file (the POST /v1/runs body)');
-      const body = await readJsonFile(arg, 'config');
-      const run = await client.submit(body as Parameters<typeof client.submit>[0], {
-        idempotencyKey: values['idempotency-key'],
-      });
-      print(run, () => `${run.id} ${run.status}`);
-      return 0;
-    }
-    case 'list': {
-      const limit = values.limit === undefined ? undefined : Number(values.limit);
-      const page = await client.list({
-        status: values.status as RunResponse['status'] | undefined,
-        kind: values.kind as RunResponse['kind'] | undefined,
-        limit,
-        cursor: values.cursor,
-      });
-      print(
-        page,
-        () =>
-          [
-            ...page.items.map((r) =>
-              [r.id, r.status.padEnd(9), (r.name ?? '-').padEnd(20), r.createdAt].join('  '),
-            ),
-            ...(page.nextCursor ? [`more: --cursor ${page.nextCursor}`] : []),
-          ].join('\n') || 'no runs',
-      );
-      return 0;
-    }
-    case 'show': {
-      const run = await client.get(needId());
-      print(run, () => describeRun(run));
-      return 0;
-    }
-    case 'cancel': {
-      const run = await client.cancel(needId());
-      print(run, () =>
-        run.status === 'cancelled'
-          ? `${run.id} cancelled`
-          : `${run.id} stopping (was ${run.status})`,
-      );
-      return 0;
-    }
-    case 'watch': {
-      const id = needId();
-      // On a terminal the line redraws in place; in a pipe each change is a new line.
-      const redraw = process.stdout.isTTY === true && !values.json;
-      let last = '';
-      const run = await followRun(client, id, {
-        onChange(run) {
-          const line = values.json ? JSON.stringify(run) : progressLine(run);
-          if (redraw) process.stdout.write(`\r${line}\x1b[K`);
-          else if (line !== last) out(line);
-          last = line;
-        },
-        onDrop(reason) {
-          if (redraw) process.stdout.write('\n');
-          process.stderr.write(`gq: lost the event stream (${reason}); reconnecting\n`);
-        },
-      });
-      if (redraw) process.stdout.write('\n');
-      if (!values.json) out(`${run.id} ${run.status}`);
-      return run.status === 'succeeded' ? 0 : 1;
-    }
-    case 'eval': {
-      const runId = needId();
-      const which = values.checkpoint;
-      if (!which || !/^(latest|best|step:\d+)$/.test(which))
-        throw new UsageError('gq eval needs --checkpoint best, latest or step:N');
-      if (!values.dataset) throw new UsageError('gq eval needs --dataset FILE.json (a data set)');
-      const dataset = await readJsonFile(values.dataset, 'data set', true);
-      const batchSize = integerOption('batch-size', values['batch-size'], 1);
-      const run = await client.submit(
-        {
-          kind: 'eval',
-          checkpoint: { runId, which },
-          dataset: dataset as Parameters<typeof client.submit>[0]['dataset'],
-          ...(batchSize === undefined ? {} : { batchSize }),
-        },
-        { idempotencyKey: values['idempotency-key'] },
-      );
-      print(run, () => `${run.id} ${run.status}`);
-      return 0;
-    }
-    case 'external': {
-      if (!arg) throw new UsageError('gq external needs a name for the run');
-      const config = values.config
-        ? ((await readJsonFile(values.config, 'config', true)) as Record<string, unknown>)
-        : undefined;
-      const run = await client.createExternal(
-        { kind: 'external', name: arg, ...(config ? { config } : {}) },
-        { idempotencyKey: values['idempotency-key'] },
-      );
-      print(run, () => `${run.id} ${run.status}`);
-      return 0;
-    }
-    case 'log': {
-      const id = needId();
-      const step = integerOption('step', values.step, 0);
-      if ((step === undefined) === (values.file === undefined))
-        throw new UsageError('gq log needs either --step N name=value ... or --file POINTS.jsonl');
-      let answer: { received: number; inserted: number };
-      if (values.file !== undefined) {
-        if (rest.length > 0) throw new UsageError('gq log --file takes no name=value arguments');
-        answer = await logPointsFile(client, id, values.file);
-      } else {
-        const points = pointsFromPairs(rest, step!);
-        answer = await client.logMetrics(id, points);
-      }
-      print(answer, () => `inserted ${answer.inserted} of ${answer.received}`);
-      return 0;
-    }
-    case 'finish': {
-      const id = needId();
-      const status = (values.status ?? 'succeeded') as (typeof FINISH_STATUSES)[number];
-      if (!FINISH_STATUSES.includes(status))
-        throw new UsageError(`--status must be one of ${FINISH_STATUSES.join(', ')}`);
-      const run = await client.finish(id, {
-        status,
-        ...(values.error === undefined ? {} : { error: values.error }),
-      });
-      print(run, () => `${run.id} ${run.status}`);
-      return 0;
-    }
-    default:
-      throw new UsageError(`unknown command '${command}'`);
-  }
+  // Own properties only: a command typed as `toString` or `constructor` is unknown, too.
+  const run = Object.hasOwn(COMMANDS, command) ? COMMANDS[command] : undefined;
+  if (!run) throw new UsageError(`unknown command '${command}'`);
+  return run({
+    client,
+    values,
+    arg,
+    rest,
+    needId: () => {
+      if (!arg) throw new UsageError(`gq ${command} needs a run id`);
+      return arg;
+    },
+    print: (json, text) => out(values.json ? JSON.stringify(json, null, 2) : text()),
+  });
 }
 
 try {
