@@ -44,6 +44,23 @@ function importZones(zones) {
   );
 }
 
+/** The folders of src/ that zones name (src/shared/ is a leaf every room may import). */
+const ROOMS = [
+  'api',
+  'artifacts',
+  'checkpoints',
+  'client',
+  'data',
+  'db',
+  'model',
+  'queue',
+  'runs',
+  'spec',
+  'worker',
+];
+/** Every room but `own`: what a room at the bottom of the house may not import. */
+const roomsBut = (own) => ROOMS.filter((room) => room !== own);
+
 export default tseslint.config(
   { ignores: ['node_modules/', 'dist/', 'bench/results/', '**/*.tmp.*'] },
   eslint.configs.recommended,
@@ -88,18 +105,7 @@ export default tseslint.config(
     {
       // The shared leaves: run specs and seeding (spec/), durable file writes (shared/).
       files: ['src/spec/**', 'src/shared/**'],
-      folders: [
-        'api',
-        'artifacts',
-        'checkpoints',
-        'client',
-        'data',
-        'db',
-        'model',
-        'queue',
-        'runs',
-        'worker',
-      ],
+      folders: roomsBut('spec'),
       packages: [...SERVICE_PACKAGES, 'express', '@tensorflow/*'],
       message: 'src/spec/ and src/shared/ are leaves every floor shares; they import none of it.',
     },
@@ -124,18 +130,7 @@ export default tseslint.config(
     {
       // A key → bytes store: what the keys mean belongs to its callers.
       files: ['src/artifacts/**'],
-      folders: [
-        'api',
-        'checkpoints',
-        'client',
-        'data',
-        'db',
-        'model',
-        'queue',
-        'runs',
-        'spec',
-        'worker',
-      ],
+      folders: roomsBut('artifacts'),
       message:
         'src/artifacts/ stores bytes by key; it knows nothing of models, runs or checkpoints.',
     },
