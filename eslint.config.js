@@ -44,7 +44,7 @@ function importZones(zones) {
   );
 }
 
-/** The folders of src/ that zones name (src/shared/ is a leaf every room may import). */
+/** The folders of src/ that zones name (src/files/ is a leaf every room may import). */
 const ROOMS = [
   'api',
   'artifacts',
@@ -103,11 +103,11 @@ export default tseslint.config(
   // path, so each rule matches the folder after any number of `../`.
   ...importZones([
     {
-      // The shared leaves: run specs and seeding (spec/), durable file writes (shared/).
-      files: ['src/spec/**', 'src/shared/**'],
+      // The shared leaves: run specs and seeding (spec/), durable file writes (files/).
+      files: ['src/spec/**', 'src/files/**'],
       folders: roomsBut('spec'),
       packages: [...SERVICE_PACKAGES, 'express', '@tensorflow/*'],
-      message: 'src/spec/ and src/shared/ are leaves every floor shares; they import none of it.',
+      message: 'src/spec/ and src/files/ are leaves every floor shares; they import none of it.',
     },
     {
       // Pure libraries: no Redis, SQL or HTTP, so they run (and are tested) anywhere.

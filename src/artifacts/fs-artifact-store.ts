@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, readdir, readFile, rm, rename, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { fsyncDirectory, writeFileSynced } from '../shared/durable-files.js';
+import { fsyncDirectory, writeFileSynced } from '../files/durable-files.js';
 import {
   ArtifactChecksumError,
   ArtifactNotFoundError,

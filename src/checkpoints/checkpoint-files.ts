@@ -1,6 +1,6 @@
 /**
  * The file-system half of checkpointing: an all-or-nothing directory publish, and reads checked
- * against a recorded size and SHA-256 (durable writes: src/shared/durable-files.ts). Knows
+ * against a recorded size and SHA-256 (durable writes: src/files/durable-files.ts). Knows
  * nothing about tensors.
  *
  * Durability follows the usual POSIX recipe: fsync each file, fsync the directory that holds
@@ -15,9 +15,9 @@ import {
   isErrno,
   makeDirectoryDurable,
   type FileDigest,
-} from '../shared/durable-files.js';
+} from '../files/durable-files.js';
 
-export { writeFileSynced, type FileDigest } from '../shared/durable-files.js';
+export { writeFileSynced, type FileDigest } from '../files/durable-files.js';
 
 /**
  * A checkpoint that cannot be written or loaded as asked: the target exists, a file is missing,
