@@ -9,12 +9,14 @@ import { SECRET_VARIABLES } from '../config.js';
 /** Names of credentials a deployment may set beside ours (compose's .env, cloud SDKs). */
 const CREDENTIAL_NAME = /PASSWORD|SECRET|TOKEN|CREDENTIAL|API_KEY|ACCESS_KEY/i;
 
+/** Our secret variables and their `_FILE` forms. */
+const SECRET_NAMES = new Set<string>(SECRET_VARIABLES.flatMap((name) => [name, `${name}_FILE`]));
+
 /** `env` without our secret variables, their `_FILE` forms, and anything named like a credential. */
 export function childEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const dropped = new Set<string>(SECRET_VARIABLES.flatMap((name) => [name, `${name}_FILE`]));
   const kept: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(env)) {
-    if (dropped.has(name) || CREDENTIAL_NAME.test(name)) continue;
+    if (SECRET_NAMES.has(name) || CREDENTIAL_NAME.test(name)) continue;
     kept[name] = value;
   }
   return kept;
