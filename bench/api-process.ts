@@ -23,11 +23,21 @@ export interface BenchApi {
   headers: Record<string, string>;
   /** The scratch database's name (to find its Postgres backends). */
   dbName: string;
+  /** Its connection string and the queue prefix, for a worker on the same stack. */
+  databaseUrl: string;
+  queuePrefix: string;
+  /** The API process now (a new one after `restart()`). */
   process: ChildProcess;
+  /** Starts the API again on the same port, database and prefix (after it died or was killed). */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
-export async function startBenchApi(label: string): Promise<BenchApi> {
+/** `env` adds to or overrides the API's environment (DATA_ROOT, limits). */
+export async function startBenchApi(
+  label: string,
+  env: Record<string, string> = {},
+): Promise<BenchApi> {
   const config = loadConfig();
   const suffix = randomBytes(4).toString('hex');
   const dbName = `gq_bench_${label}_${suffix}`;
@@ -37,22 +47,27 @@ export async function startBenchApi(label: string): Promise<BenchApi> {
   await createDatabase(config.DATABASE_URL, dbName);
   await migrateDatabase(databaseUrl);
   const port = await freePort();
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
-    env: {
-      ...process.env,
-      DATABASE_URL: databaseUrl,
-      QUEUE_PREFIX: prefix,
-      PORT: String(port),
-      API_KEYS: apiKey,
-      RATE_LIMIT_MAX: '0',
-      LOG_LEVEL: 'warn',
-    },
-    stdio: ['ignore', 'inherit', 'inherit'],
-  });
-  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const spawnApi = () => {
+    const proc = spawn(process.execPath, ['--import', 'tsx', 'src/api/main.ts'], {
+      env: {
+        ...process.env,
+        DATABASE_URL: databaseUrl,
+        QUEUE_PREFIX: prefix,
+        PORT: String(port),
+        API_KEYS: apiKey,
+        RATE_LIMIT_MAX: '0',
+        LOG_LEVEL: 'warn',
+        ...env,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    });
+    return { proc, exited: new Promise((resolve) => proc.once('exit', resolve)) };
+  };
+  let api = spawnApi();
 
   async function stop(): Promise<void> {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    const { proc, exited } = api;
+    if (proc.exitCode === null && proc.signalCode === null) proc.kill('SIGTERM');
     await exited;
     await dropDatabase(config.DATABASE_URL, dbName);
     const redis = new Redis(config.REDIS_URL);
@@ -62,16 +77,19 @@ export async function startBenchApi(label: string): Promise<BenchApi> {
   }
 
   const base = `http://127.0.0.1:${port}`;
-  try {
+  const ready = async () => {
     for (let i = 0; ; i++) {
       const ok = await fetch(`${base}/readyz`).then(
         (r) => r.ok,
         () => false,
       );
-      if (ok) break;
-      if (i > 300 || child.exitCode !== null) throw new Error('the API did not start');
+      if (ok) return;
+      if (i > 300 || api.proc.exitCode !== null) throw new Error('the API did not start');
       await new Promise((r) => setTimeout(r, 100));
     }
+  };
+  try {
+    await ready();
   } catch (error) {
     await stop();
     throw error;
@@ -81,7 +99,19 @@ export async function startBenchApi(label: string): Promise<BenchApi> {
     apiKey,
     headers: { authorization: `Bearer ${apiKey}`, 'content-type': 'application/json' },
     dbName,
-    process: child,
+    databaseUrl,
+    queuePrefix: prefix,
+    get process() {
+      return api.proc;
+    },
+    async restart() {
+      if (api.proc.exitCode === null && api.proc.signalCode === null) {
+        api.proc.kill('SIGKILL');
+        await api.exited;
+      }
+      api = spawnApi();
+      await ready();
+    },
     stop,
   };
 }
