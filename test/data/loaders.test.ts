@@ -188,6 +188,55 @@ describe('image folder', () => {
   });
 });
 
+describe('files and folders symlinked out of DATA_ROOT', () => {
+  let outside: string;
+  beforeAll(async () => {
+    outside = await mkdtemp(path.join(os.tmpdir(), 'gq-outside-'));
+    await writeMnistIdx(path.join(outside, 'mnist'), { trainPerClass: 2, testPerClass: 1 });
+    await writeCifar10(path.join(outside, 'cifar'), 2, 2);
+    await writeImageFolder(path.join(outside, 'folder'), {
+      perClass: 1,
+      size: 16,
+      classes: ['secret-a', 'secret-b'],
+    });
+    // Each data set lies inside DATA_ROOT, one of its files or split folders outside.
+    await writeMnistIdx(path.join(root, 'idx-link'), { trainPerClass: 2, testPerClass: 1 });
+    await rm(path.join(root, 'idx-link', 'train-images-idx3-ubyte'));
+    await symlink(
+      path.join(outside, 'mnist', 'train-images-idx3-ubyte'),
+      path.join(root, 'idx-link', 'train-images-idx3-ubyte'),
+    );
+    await writeCifar10(path.join(root, 'cifar-link'), 2, 2);
+    await rm(path.join(root, 'cifar-link', 'data_batch_3.bin'));
+    await symlink(
+      path.join(outside, 'cifar', 'data_batch_3.bin'),
+      path.join(root, 'cifar-link', 'data_batch_3.bin'),
+    );
+    await mkdir(path.join(root, 'split-link'));
+    await symlink(path.join(outside, 'folder'), path.join(root, 'split-link', 'train'));
+    await symlink(path.join(outside, 'folder'), path.join(root, 'split-link', 'val'));
+  });
+  afterAll(async () => {
+    if (outside) await rm(outside, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['idx', 'idx-link', 'train-images-idx3-ubyte'],
+    ['cifar10', 'cifar-link', 'data_batch_3.bin'],
+    ['imagefolder', 'split-link', 'train'],
+  ] as const)('%s: %s is refused, naming %s and not where it leads', async (format, p, name) => {
+    const refused = await openImageSource({ format, path: p }, 'train', {
+      dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
+      inputSize: 16,
+      channels: format === 'idx' ? 1 : 3,
+    }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(DatasetError);
+    const message = (refused as Error).message;
+    expect(message).toBe(`dataset.path '${p}': ${name} leads outside DATA_ROOT`);
+  });
+});
+
 describe('path safety', () => {
   it.each([
     ['../etc', /`\.\.`/],
