@@ -1,8 +1,9 @@
 /**
  * What a submission is checked against before anything is written or enqueued: its data set
  * (path, and every folder and file used, inside DATA_ROOT — 400 otherwise; exists, of its
- * format, within DATA_MAX_BYTES and DATA_MAX_IMAGES, with the model's classes — 422 otherwise) and, for an eval, the checkpoint it names (404 for an unknown run or checkpoint id,
- * 422 for a run without such a checkpoint).
+ * format, within DATA_MAX_BYTES and DATA_MAX_IMAGES, with the model's classes — 422 otherwise)
+ * and, for an eval, the checkpoint it names (404 for an unknown run or checkpoint id, 422 for a
+ * run without such a checkpoint).
  */
 import type { DataLimits } from '../../data/data-limits.js';
 import { DataPathError } from '../../data/data-path.js';

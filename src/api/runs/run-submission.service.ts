@@ -22,10 +22,7 @@ export interface RunSubmissionDeps {
 }
 
 export function createRunSubmission({ prisma, lifecycle, config }: RunSubmissionDeps) {
-  const data: DataSettings = {
-    root: config.DATA_ROOT,
-    limits: dataLimitsOf(config),
-  };
+  const data: DataSettings = { root: config.DATA_ROOT, limits: dataLimitsOf(config) };
   /** The spec stored on the run (and carried by its job), after the submission checks. */
   async function specOf(body: QueuedRunBody): Promise<Record<string, unknown>> {
     if (body.kind === 'train') {
