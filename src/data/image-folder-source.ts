@@ -16,8 +16,8 @@ import { DatasetError, type ImageSource, type RawImage } from './raw-image.js';
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 
 /** Plain code-unit order: the same on every machine, whatever its locale. */
-function sorted(names: string[]): string[] {
-  return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+function codeUnitOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 /** A class (or split) folder: its name in its parent, and its real path inside DATA_ROOT. */
@@ -32,9 +32,10 @@ interface Subfolder {
  */
 async function subfolders(folder: DataFolder): Promise<Subfolder[]> {
   const entries = await readdir(folder.dir, { withFileTypes: true });
-  const names = sorted(
-    entries.filter((e) => e.isDirectory() || e.isSymbolicLink()).map((e) => e.name),
-  ).filter((name) => !name.startsWith('.'));
+  const names = entries
+    .filter((e) => (e.isDirectory() || e.isSymbolicLink()) && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort(codeUnitOrder);
   const found: Subfolder[] = [];
   for (const name of names) {
     const dir = await realPathInside(folder.realRoot, folder.dir, name);
@@ -84,7 +85,7 @@ export async function openImageFolderSource(
   const labels: number[] = [];
   for (const [label, { name: className, dir: classDir }] of classDirs.entries()) {
     const entries = await readdir(classDir, { withFileTypes: true });
-    entries.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    entries.sort((a, b) => codeUnitOrder(a.name, b.name));
     for (const entry of entries) {
       if (!IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase())) continue;
       if (files.length === options.maxImages)
