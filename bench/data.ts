@@ -20,7 +20,7 @@ import { parseArgs } from 'node:util';
 import { BatchPipeline } from '../src/data/batch-pipeline.js';
 import { ImageDataset } from '../src/data/image-dataset.js';
 import { openImageSource } from '../src/data/open-image-source.js';
-import { writeImageFolder } from '../test/helpers/data-files.js';
+import { DEFAULT_DATA_LIMITS, writeImageFolder } from '../test/helpers/data-files.js';
 
 const { values: args } = parseArgs({
   options: {
@@ -51,7 +51,12 @@ try {
     formats: ['jpg'],
   });
   const location = { format: 'imagefolder' as const, path: 'folder' };
-  const options = { dataRoot: root, inputSize: size, channels: 3 as const };
+  const options = {
+    dataRoot: root,
+    limits: DEFAULT_DATA_LIMITS,
+    inputSize: size,
+    channels: 3 as const,
+  };
   const dataset = new ImageDataset(
     await openImageSource(location, 'train', options),
     { seed: 1, valFraction: 0 },

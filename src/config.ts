@@ -29,6 +29,24 @@ const envSchema = z.object({
   PORT: z.coerce.number().int().min(0).max(65535).default(8080),
   /** Root of the data sets jobs may read; `dataset.path` is relative to it and never leaves it. */
   DATA_ROOT: z.string().min(1).default('./data'),
+  /**
+   * Pixel bytes of one data set split a reader may hold in memory: an IDX images file's payload
+   * as its header declares it (after gunzip), a CIFAR-10 split's records. Checked against the
+   * header or file sizes before anything is read or inflated, at submission (422) and in the
+   * worker (the run fails for good). The training child and each DATA_THREADS thread hold a
+   * copy. @defaultValue 1 GiB
+   */
+  DATA_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(2 ** 32 - 1)
+    .default(1024 ** 3),
+  /**
+   * Images one data set split may hold (IDX, CIFAR-10, image folders); also bounds the labels
+   * the API streams to count an IDX set's classes. @defaultValue 10,000,000
+   */
+  DATA_MAX_IMAGES: z.coerce.number().int().min(1).max(1_000_000_000).default(10_000_000),
   /** Worker threads per training job that decode, resize and augment images. @defaultValue 1 */
   DATA_THREADS: z.coerce.number().int().min(1).max(64).default(1),
   /** Training batches the input pipeline prepares ahead of the step that needs them. @defaultValue 4 */

@@ -64,6 +64,8 @@ export type AppConfig = Pick<
   | 'CORS_ORIGINS'
   | 'TRUST_PROXY'
   | 'DATA_ROOT'
+  | 'DATA_MAX_BYTES'
+  | 'DATA_MAX_IMAGES'
 >;
 
 export interface AppDeps {

@@ -1,13 +1,18 @@
 /**
- * The cheap look at a file data set the API takes before it accepts a run: the path stays inside
- * DATA_ROOT (else {@link DataPathError}), exists, holds what its format needs, and has the
- * classes the run expects (else {@link DatasetError}). Labels are read (small files), images are
- * not: a corrupt image is found when the run starts, and fails it then.
+ * The cheap look at a file data set the API takes before it accepts a run: the path and every
+ * folder and file used stay inside DATA_ROOT (else {@link DataPathError}), exist, hold what their
+ * format needs within the data limits, and have the classes the run expects (else
+ * {@link DatasetError}); each message names `dataset.path`. Headers, sizes and folder names are
+ * read; images are not, and no file is read whole: a gzipped IDX file is inflated only as far
+ * as its header (labels are streamed, at most DATA_MAX_IMAGES bytes, to count the classes), all
+ * of it asynchronously, so the API's event loop is never held. A corrupt image is found when
+ * the run starts, and fails it then.
  */
-import { stat } from 'node:fs/promises';
-import { CIFAR10_CLASSES, missingCifar10Files } from './cifar10-source.js';
-import { resolveDataPath } from './data-path.js';
-import { findIdxFile, idxFiles, readIdxLabels, type DataSplit } from './idx-source.js';
+import { CIFAR10_CLASSES, findCifar10Files } from './cifar10-source.js';
+import type { DataLimits } from './data-limits.js';
+import { resolveDataFolder } from './data-path.js';
+import { datasetProblem } from './dataset-problem.js';
+import { inspectIdxSplit, type DataSplit } from './idx-source.js';
 import { imageFolderClasses } from './image-folder-source.js';
 import type { FileDatasetLocation } from './open-image-source.js';
 import { DatasetError } from './raw-image.js';
@@ -21,36 +26,35 @@ export async function inspectDataset(
   dataRoot: string,
   location: FileDatasetLocation,
   split: DataSplit,
+  limits: DataLimits,
 ): Promise<DatasetInspection> {
-  let dir: string;
   try {
-    dir = await resolveDataPath(dataRoot, location.path);
+    return await inspectFolder(dataRoot, location, split, limits);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code === 'ENOENT')
-      throw new DatasetError(`dataset.path '${location.path}' does not exist under DATA_ROOT`);
-    throw error;
+    throw datasetProblem(error, location.path);
   }
-  if (!(await stat(dir)).isDirectory())
-    throw new DatasetError(`dataset.path '${location.path}' is not a folder`);
+}
+
+async function inspectFolder(
+  dataRoot: string,
+  location: FileDatasetLocation,
+  split: DataSplit,
+  limits: DataLimits,
+): Promise<DatasetInspection> {
+  const folder = await resolveDataFolder(dataRoot, location.path);
   switch (location.format) {
     case 'idx': {
-      const names = idxFiles(split);
-      if (!(await findIdxFile(dir, names.images)))
-        throw new DatasetError(`${names.images} (or .gz) not found in '${location.path}'`);
-      const labels = await readIdxLabels(dir, split);
-      const count = labels.reduce((m, l) => Math.max(m, l), 0) + 1;
-      return { classes: Array.from({ length: count }, (_, i) => String(i)) };
+      const { numClasses } = await inspectIdxSplit(folder, split, limits);
+      return { classes: Array.from({ length: numClasses }, (_, i) => String(i)) };
     }
     case 'cifar10': {
-      const missing = await missingCifar10Files(dir, split);
-      if (missing.length > 0)
-        throw new DatasetError(`'${location.path}' lacks ${missing.join(', ')}`);
+      await findCifar10Files(folder, split, limits);
       return { classes: CIFAR10_CLASSES };
     }
     case 'imagefolder': {
-      const classes = await imageFolderClasses(dir, split);
+      const classes = await imageFolderClasses(folder, split);
       if (classes.length === 0)
-        throw new DatasetError(`'${location.path}' has no class folders for the ${split} split`);
+        throw new DatasetError(`has no class folders for the ${split} split`);
       return { classes };
     }
   }

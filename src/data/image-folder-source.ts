@@ -3,70 +3,101 @@
  * `path/train/<class>` and `path/val/<class>` (the `val` folder is the `test` split). Classes
  * are the sub-folder names in sorted order, so every run (and every eval of it) numbers them the
  * same way. Images are decoded with sharp, capped in size (a 24-megapixel photo is not decoded
- * at full size to make a 224x224 input) and converted to the wanted channels.
+ * at full size to make a 224x224 input) and converted to the wanted channels. Every split and
+ * class folder, and every symlinked image, must have its real path inside DATA_ROOT.
  */
-import { readdir } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import sharp from 'sharp';
-import { assertInsideRoot } from './data-path.js';
+import { realPathInside, type DataFolder } from './data-path.js';
 import type { DataSplit } from './idx-source.js';
 import { DatasetError, type ImageSource, type RawImage } from './raw-image.js';
 
 export const IMAGE_EXTENSIONS = ['.jpg', '.jpeg', '.png', '.webp'];
 
 /** Plain code-unit order: the same on every machine, whatever its locale. */
-function sorted(names: string[]): string[] {
-  return [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+function codeUnitOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
-async function subfolders(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { withFileTypes: true });
-  return sorted(
-    entries.filter((e) => e.isDirectory() || e.isSymbolicLink()).map((e) => e.name),
-  ).filter((name) => !name.startsWith('.'));
+/** A class (or split) folder: its name in its parent, and its real path inside DATA_ROOT. */
+interface Subfolder {
+  name: string;
+  dir: string;
 }
 
-/** The folder holding a split's class folders. */
-export async function imageFolderSplitDir(dir: string, split: DataSplit): Promise<string> {
-  const top = await subfolders(dir);
-  const hasSplits = top.includes('train') && top.includes('val');
-  if (hasSplits) return path.join(dir, split === 'train' ? 'train' : 'val');
+/**
+ * The folders in `folder` (symlinks followed, dot-names skipped), sorted: each one's real path
+ * must lie inside DATA_ROOT, or the data set is refused naming it.
+ */
+async function subfolders(folder: DataFolder): Promise<Subfolder[]> {
+  const entries = await readdir(folder.dir, { withFileTypes: true });
+  const names = entries
+    .filter((e) => (e.isDirectory() || e.isSymbolicLink()) && !e.name.startsWith('.'))
+    .map((e) => e.name)
+    .sort(codeUnitOrder);
+  const found: Subfolder[] = [];
+  for (const name of names) {
+    const dir = await realPathInside(folder.realRoot, folder.dir, name);
+    if ((await stat(dir)).isDirectory()) found.push({ name, dir });
+  }
+  return found;
+}
+
+/** The folder holding a split's class folders (checked, like them, to stay inside DATA_ROOT). */
+export async function imageFolderSplitDir(
+  folder: DataFolder,
+  split: DataSplit,
+): Promise<DataFolder> {
+  const top = await subfolders(folder);
+  const train = top.find((f) => f.name === 'train');
+  const val = top.find((f) => f.name === 'val');
+  if (train && val)
+    return { realRoot: folder.realRoot, dir: (split === 'train' ? train : val).dir };
   // A flat folder is one split: it serves whichever the run asks for (an eval names its own).
-  return dir;
+  return folder;
 }
 
 /** The sorted class names of a split (what the submission check reads). */
-export async function imageFolderClasses(dir: string, split: DataSplit): Promise<string[]> {
-  return subfolders(await imageFolderSplitDir(dir, split));
+export async function imageFolderClasses(folder: DataFolder, split: DataSplit): Promise<string[]> {
+  return (await subfolders(await imageFolderSplitDir(folder, split))).map((f) => f.name);
 }
 
 export interface ImageFolderOptions {
-  /** Real DATA_ROOT: every file (symlinks followed) must lie under it. */
-  root: string;
   channels: 1 | 3;
   /** Longest side images are shrunk to before cropping (never enlarged). */
   maxSide: number;
+  /** Images the split may hold (DATA_MAX_IMAGES). */
+  maxImages: number;
 }
 
 export async function openImageFolderSource(
-  dir: string,
+  folder: DataFolder,
   split: DataSplit,
   options: ImageFolderOptions,
 ): Promise<ImageSource> {
-  const splitDir = await imageFolderSplitDir(dir, split);
-  const classes = await subfolders(splitDir);
-  if (classes.length === 0)
-    throw new DatasetError(`no class folders in ${path.basename(splitDir)}`);
-  const files: string[] = [];
+  const splitFolder = await imageFolderSplitDir(folder, split);
+  const classDirs = await subfolders(splitFolder);
+  const classes = classDirs.map((f) => f.name);
+  if (classes.length === 0) throw new DatasetError(`no class folders for the ${split} split`);
+  /** Each image's file, and its name inside the split for messages. */
+  const files: Array<{ file: string; shown: string }> = [];
   const labels: number[] = [];
-  for (const [label, name] of classes.entries()) {
-    const classDir = await assertInsideRoot(options.root, path.join(splitDir, name));
+  for (const [label, { name: className, dir: classDir }] of classDirs.entries()) {
     const entries = await readdir(classDir, { withFileTypes: true });
-    for (const entry of sorted(entries.map((e) => e.name))) {
-      if (!IMAGE_EXTENSIONS.includes(path.extname(entry).toLowerCase())) continue;
-      const file = path.join(classDir, entry);
-      const found = entries.find((e) => e.name === entry);
-      files.push(found?.isSymbolicLink() ? await assertInsideRoot(options.root, file) : file);
+    entries.sort((a, b) => codeUnitOrder(a.name, b.name));
+    for (const entry of entries) {
+      if (!IMAGE_EXTENSIONS.includes(path.extname(entry.name).toLowerCase())) continue;
+      if (files.length === options.maxImages)
+        throw new DatasetError(
+          `the ${split} split holds more than ${options.maxImages} images (DATA_MAX_IMAGES)`,
+        );
+      files.push({
+        file: entry.isSymbolicLink()
+          ? await realPathInside(folder.realRoot, classDir, entry.name)
+          : path.join(classDir, entry.name),
+        shown: `${className}/${entry.name}`,
+      });
       labels.push(label);
     }
   }
@@ -75,7 +106,7 @@ export async function openImageFolderSource(
     classes,
     labels: Int32Array.from(labels),
     async read(index: number): Promise<RawImage> {
-      const file = files[index] as string;
+      const { file, shown } = files[index] as { file: string; shown: string };
       try {
         let image = sharp(file, { failOn: 'error' })
           .rotate() // EXIF orientation, as a viewer shows the photo
@@ -88,8 +119,11 @@ export async function openImageFolderSource(
           throw new DatasetError(`decoded to ${info.channels} channels`);
         return { data: new Uint8Array(data), width: info.width, height: info.height, channels };
       } catch (error) {
-        const reason = error instanceof Error ? error.message : String(error);
-        throw new DatasetError(`cannot decode ${path.relative(dir, file)}: ${reason}`);
+        // sharp's messages may carry the file's path: only its name in the split is shown.
+        const reason = (error instanceof Error ? error.message : String(error))
+          .split(file)
+          .join(shown);
+        throw new DatasetError(`cannot decode ${shown}: ${reason}`);
       }
     },
   };

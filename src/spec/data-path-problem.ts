@@ -4,6 +4,9 @@
  */
 import path from 'node:path';
 
+/** The longest file or folder name Linux and macOS file systems hold (NAME_MAX), in bytes. */
+export const DATA_PATH_SEGMENT_MAX_BYTES = 255;
+
 /** Why `relative` is not an acceptable data set path as written, or undefined when it is. */
 export function dataPathProblem(relative: string): string | undefined {
   if (relative.includes('\0')) return 'contains a NUL byte';
@@ -11,6 +14,10 @@ export function dataPathProblem(relative: string): string | undefined {
   if (relative.includes('\\')) return 'contains a backslash; use /';
   if (path.isAbsolute(relative) || path.win32.isAbsolute(relative))
     return 'must be relative to DATA_ROOT';
-  if (relative.split('/').some((segment) => segment === '..')) return 'contains a `..` segment';
+  const segments = relative.split('/');
+  if (segments.some((segment) => segment === '..')) return 'contains a `..` segment';
+  const encoder = new TextEncoder();
+  if (segments.some((s) => encoder.encode(s).length > DATA_PATH_SEGMENT_MAX_BYTES))
+    return `has a name longer than ${DATA_PATH_SEGMENT_MAX_BYTES} bytes`;
   return undefined;
 }

@@ -38,6 +38,8 @@ export interface AttemptDeps {
     | 'METRICS_BUFFER_POINTS'
     | 'WRITE_RETRY_LIMIT_MS'
     | 'DATA_ROOT'
+    | 'DATA_MAX_BYTES'
+    | 'DATA_MAX_IMAGES'
     | 'DATA_THREADS'
     | 'DATA_PREFETCH_BATCHES'
   >;

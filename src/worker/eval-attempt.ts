@@ -8,6 +8,7 @@ import { evalJobSchema, type EvalJob } from '../queue/job-payloads.js';
 import type { RunError } from '../runs/run-errors.js';
 import type { EvalResult } from '../spec/run-results.js';
 import type { AttemptDeps, AttemptKind, ChildPlan } from './attempt-runner.js';
+import { dataLimitsOf } from '../data/data-limits.js';
 
 export function evalAttempt(deps: AttemptDeps): AttemptKind<EvalJob> {
   const { checkpoints, lifecycle } = deps;
@@ -42,6 +43,7 @@ export function evalAttempt(deps: AttemptDeps): AttemptKind<EvalJob> {
           backend: deps.config.TRAIN_BACKEND,
           ...(a.slot.threads !== undefined ? { threads: a.slot.threads } : {}),
           dataRoot: deps.config.DATA_ROOT,
+          dataLimits: dataLimitsOf(deps.config),
           dataThreads: deps.config.DATA_THREADS,
         },
         cleanup: () =>

@@ -3,6 +3,7 @@
  * that trains one job (compute only). Sent over Node's IPC channel with `serialization:
  * 'advanced'` (structured clone), so plain objects, numbers and strings travel as they are.
  */
+import type { DataLimits } from '../data/data-limits.js';
 import type { DataInfo } from '../spec/data-info.js';
 import type { EvalJob, TrainJob } from '../queue/job-payloads.js';
 import type { EvalResult, TrainResult } from '../spec/run-results.js';
@@ -29,6 +30,8 @@ export interface StartMessage {
   resumeFrom?: string[];
   /** DATA_ROOT: file data sets are read below it only (required for them). */
   dataRoot?: string;
+  /** DATA_MAX_BYTES and DATA_MAX_IMAGES: how much of a file data set may be read (required for them). */
+  dataLimits?: DataLimits;
   /** Worker threads decoding and augmenting images (DATA_THREADS). @defaultValue 1 */
   dataThreads?: number;
   /** Training batches requested ahead of use (DATA_PREFETCH_BATCHES). @defaultValue 2 */
@@ -45,6 +48,8 @@ export interface EvalStartMessage {
   backend: BackendPreference;
   threads?: number;
   dataRoot: string;
+  /** DATA_MAX_BYTES and DATA_MAX_IMAGES. */
+  dataLimits: DataLimits;
   dataThreads: number;
 }
 

@@ -9,6 +9,7 @@ import type { AttemptDeps, AttemptKind, Attempt, ChildPlan } from './attempt-run
 import { SHUTDOWN_ONLY_RETENTION } from '../checkpoints/checkpoint-retention.js';
 import type { CheckpointSync } from '../checkpoints/checkpoint-sync.js';
 import type { ChildMessage } from './ipc.js';
+import { dataLimitsOf } from '../data/data-limits.js';
 
 type Resume = Awaited<ReturnType<CheckpointSync['fetchForResume']>>;
 
@@ -106,6 +107,7 @@ export function trainAttempt(deps: AttemptDeps): AttemptKind<TrainJob> {
           metricsEverySteps: deps.config.METRICS_EVERY_STEPS,
           resumeFrom: resume.dirs,
           dataRoot: deps.config.DATA_ROOT,
+          dataLimits: dataLimitsOf(deps.config),
           dataThreads: deps.config.DATA_THREADS,
           prefetchBatches: deps.config.DATA_PREFETCH_BATCHES,
           ...(dataInfo ? { dataInfo } : {}),

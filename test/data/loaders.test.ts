@@ -14,7 +14,12 @@ import { ImageDataset } from '../../src/data/image-dataset.js';
 import { openImageSource } from '../../src/data/open-image-source.js';
 import { DatasetError } from '../../src/data/raw-image.js';
 import { createRequire } from 'node:module';
-import { writeCifar10, writeImageFolder, writeMnistIdx } from '../helpers/data-files.js';
+import {
+  DEFAULT_DATA_LIMITS,
+  writeCifar10,
+  writeImageFolder,
+  writeMnistIdx,
+} from '../helpers/data-files.js';
 
 let root: string;
 const IDENTITY = { mean: [0], std: [1] };
@@ -44,6 +49,7 @@ describe('IDX', () => {
     for (const dir of ['mnist', 'mnist-gz']) {
       const train = await openImageSource({ format: 'idx', path: dir }, 'train', {
         dataRoot: root,
+        limits: DEFAULT_DATA_LIMITS,
         inputSize: 28,
         channels: 1,
       });
@@ -56,6 +62,7 @@ describe('IDX', () => {
       expect(Array.from(image.data)).toEqual(seven.slice(0, 784).map((v) => Math.round(v * 255)));
       const test = await openImageSource({ format: 'idx', path: dir }, 'test', {
         dataRoot: root,
+        limits: DEFAULT_DATA_LIMITS,
         inputSize: 28,
         channels: 1,
       });
@@ -74,6 +81,7 @@ describe('IDX', () => {
     await expect(
       openImageSource({ format: 'idx', path: 'broken-idx' }, 'train', {
         dataRoot: root,
+        limits: DEFAULT_DATA_LIMITS,
         inputSize: 28,
         channels: 1,
       }),
@@ -85,6 +93,7 @@ describe('CIFAR-10', () => {
   it('reads every batch file, labels and planes turned into HWC pixels', async () => {
     const source = await openImageSource({ format: 'cifar10', path: 'cifar' }, 'train', {
       dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
       inputSize: 32,
       channels: 3,
     });
@@ -96,6 +105,7 @@ describe('CIFAR-10', () => {
     expect(Array.from(image.data.subarray(0, 3))).toEqual([75, 195, (1 * 7) % 256]);
     const test = await openImageSource({ format: 'cifar10', path: 'cifar' }, 'test', {
       dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
       inputSize: 32,
       channels: 3,
     });
@@ -107,6 +117,7 @@ describe('image folder', () => {
   it('classes sorted, PNG/JPEG/WebP decoded, resized and converted to the wanted channels', async () => {
     const source = await openImageSource({ format: 'imagefolder', path: 'shapes' }, 'train', {
       dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
       inputSize: 24,
       channels: 3,
     });
@@ -135,6 +146,7 @@ describe('image folder', () => {
     expect(b!).toBeGreaterThan(g! + 0.2);
     const grey = await openImageSource({ format: 'imagefolder', path: 'shapes' }, 'train', {
       dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
       inputSize: 24,
       channels: 1,
     });
@@ -142,7 +154,12 @@ describe('image folder', () => {
   });
 
   it('train/ and val/ folders are the two splits', async () => {
-    const options = { dataRoot: root, inputSize: 24, channels: 3 as const };
+    const options = {
+      dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
+      inputSize: 24,
+      channels: 3 as const,
+    };
     const train = await openImageSource({ format: 'imagefolder', path: 'split' }, 'train', options);
     const test = await openImageSource({ format: 'imagefolder', path: 'split' }, 'test', options);
     expect(train.labels.length).toBe(12);
@@ -160,6 +177,7 @@ describe('image folder', () => {
       await expect(
         openImageSource({ format: 'imagefolder', path: 'sneaky' }, 'train', {
           dataRoot: root,
+          limits: DEFAULT_DATA_LIMITS,
           inputSize: 16,
           channels: 3,
         }),
@@ -167,6 +185,55 @@ describe('image folder', () => {
     } finally {
       await rm(outside, { recursive: true, force: true });
     }
+  });
+});
+
+describe('files and folders symlinked out of DATA_ROOT', () => {
+  let outside: string;
+  beforeAll(async () => {
+    outside = await mkdtemp(path.join(os.tmpdir(), 'gq-outside-'));
+    await writeMnistIdx(path.join(outside, 'mnist'), { trainPerClass: 2, testPerClass: 1 });
+    await writeCifar10(path.join(outside, 'cifar'), 2, 2);
+    await writeImageFolder(path.join(outside, 'folder'), {
+      perClass: 1,
+      size: 16,
+      classes: ['secret-a', 'secret-b'],
+    });
+    // Each data set lies inside DATA_ROOT, one of its files or split folders outside.
+    await writeMnistIdx(path.join(root, 'idx-link'), { trainPerClass: 2, testPerClass: 1 });
+    await rm(path.join(root, 'idx-link', 'train-images-idx3-ubyte'));
+    await symlink(
+      path.join(outside, 'mnist', 'train-images-idx3-ubyte'),
+      path.join(root, 'idx-link', 'train-images-idx3-ubyte'),
+    );
+    await writeCifar10(path.join(root, 'cifar-link'), 2, 2);
+    await rm(path.join(root, 'cifar-link', 'data_batch_3.bin'));
+    await symlink(
+      path.join(outside, 'cifar', 'data_batch_3.bin'),
+      path.join(root, 'cifar-link', 'data_batch_3.bin'),
+    );
+    await mkdir(path.join(root, 'split-link'));
+    await symlink(path.join(outside, 'folder'), path.join(root, 'split-link', 'train'));
+    await symlink(path.join(outside, 'folder'), path.join(root, 'split-link', 'val'));
+  });
+  afterAll(async () => {
+    if (outside) await rm(outside, { recursive: true, force: true });
+  });
+
+  it.each([
+    ['idx', 'idx-link', 'train-images-idx3-ubyte'],
+    ['cifar10', 'cifar-link', 'data_batch_3.bin'],
+    ['imagefolder', 'split-link', 'train'],
+  ] as const)('%s: %s is refused, naming %s and not where it leads', async (format, p, name) => {
+    const refused = await openImageSource({ format, path: p }, 'train', {
+      dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
+      inputSize: 16,
+      channels: format === 'idx' ? 1 : 3,
+    }).catch((error: unknown) => error);
+    expect(refused).toBeInstanceOf(DatasetError);
+    const message = (refused as Error).message;
+    expect(message).toBe(`dataset.path '${p}': ${name} leads outside DATA_ROOT`);
   });
 });
 
@@ -194,7 +261,12 @@ describe('path safety', () => {
 
 describe('pipeline', () => {
   it('worker threads render the same batches as the training thread would, augmented by seed', async () => {
-    const options = { dataRoot: root, inputSize: 20, channels: 3 as const };
+    const options = {
+      dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
+      inputSize: 20,
+      channels: 3 as const,
+    };
     const location = { format: 'imagefolder' as const, path: 'shapes' };
     const source = await openImageSource(location, 'train', options);
     const dataset = new ImageDataset(source, { seed: 3, valFraction: 0.2 }, options);
@@ -222,7 +294,12 @@ describe('pipeline', () => {
   });
 
   it('normalisation from the training images: grey MNIST digits are mostly black', async () => {
-    const options = { dataRoot: root, inputSize: 28, channels: 1 as const };
+    const options = {
+      dataRoot: root,
+      limits: DEFAULT_DATA_LIMITS,
+      inputSize: 28,
+      channels: 1 as const,
+    };
     const source = await openImageSource({ format: 'idx', path: 'mnist' }, 'train', options);
     const n = await new ImageDataset(
       source,

@@ -8,6 +8,8 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
+import { loadConfig } from '../../src/config.js';
+import { dataLimitsOf } from '../../src/data/data-limits.js';
 
 const require = createRequire(import.meta.url);
 
@@ -18,6 +20,9 @@ function mnistDigits(d: number): number[] {
 
 export const MNIST_PER_CLASS = 1000;
 
+/** The data limits of the default settings (DATA_MAX_BYTES, DATA_MAX_IMAGES). */
+export const DEFAULT_DATA_LIMITS = dataLimitsOf(loadConfig({}));
+
 /** Bytes of an unsigned-byte IDX file with the given dimensions. */
 export function idxBytes(dims: number[], data: Uint8Array): Buffer {
   const header = Buffer.alloc(4 + 4 * dims.length);
@@ -25,6 +30,23 @@ export function idxBytes(dims: number[], data: Uint8Array): Buffer {
   header[3] = dims.length;
   dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
   return Buffer.concat([header, Buffer.from(data)]);
+}
+
+/** Zeros per gzip member of {@link gzipBomb}. */
+const BOMB_MEMBER_BYTES = 64 * 1024 * 1024;
+let bombMember: Buffer | undefined;
+
+/**
+ * A gzip stream of `bytes` zeros, about a thousandth of their size: gzip members of 64 MiB of
+ * zeros each, compressed once and repeated (gunzip reads concatenated members as one stream).
+ */
+export function gzipBomb(bytes: number): Buffer {
+  bombMember ??= gzipSync(Buffer.alloc(BOMB_MEMBER_BYTES), { level: 9 });
+  const whole = Math.floor(bytes / BOMB_MEMBER_BYTES);
+  const rest = bytes % BOMB_MEMBER_BYTES;
+  const members: Buffer[] = Array.from({ length: whole }, () => bombMember as Buffer);
+  if (rest > 0) members.push(gzipSync(Buffer.alloc(rest), { level: 9 }));
+  return Buffer.concat(members);
 }
 
 /**

@@ -1,9 +1,11 @@
 /**
  * What a submission is checked against before anything is written or enqueued: its data set
- * (path inside DATA_ROOT — 400 otherwise; exists, of its format, with the model's classes — 422
- * otherwise) and, for an eval, the checkpoint it names (404 for an unknown run or checkpoint id,
- * 422 for a run without such a checkpoint).
+ * (path, and every folder and file used, inside DATA_ROOT — 400 otherwise; exists, of its
+ * format, within DATA_MAX_BYTES and DATA_MAX_IMAGES, with the model's classes — 422 otherwise)
+ * and, for an eval, the checkpoint it names (404 for an unknown run or checkpoint id, 422 for a
+ * run without such a checkpoint).
  */
+import type { DataLimits } from '../../data/data-limits.js';
 import { DataPathError } from '../../data/data-path.js';
 import { inspectDataset } from '../../data/dataset-inspection.js';
 import type { DataSplit } from '../../data/idx-source.js';
@@ -21,12 +23,18 @@ function unprocessable(detail: string, path = 'body.dataset'): UnusableInputErro
   return new UnusableInputError(path, detail);
 }
 
+/** Where submissions' data sets are read (DATA_ROOT) and how much of one may be held. */
+export interface DataSettings {
+  root: string;
+  limits: DataLimits;
+}
+
 /**
  * Checks a file data set's split; returns its classes. `trainedClasses`: an eval's data set may
  * hold only classes the model was trained on.
  */
 export async function checkDataset(
-  dataRoot: string,
+  data: DataSettings,
   dataset: DatasetSpec,
   numClasses: number,
   split: DataSplit,
@@ -35,11 +43,11 @@ export async function checkDataset(
   if (dataset.format === 'synthetic') return;
   let classes: string[];
   try {
-    ({ classes } = await inspectDataset(dataRoot, dataset, split));
+    ({ classes } = await inspectDataset(data.root, dataset, split, data.limits));
   } catch (error) {
     if (error instanceof DataPathError)
       throw new UnusableInputError('body.dataset.path', error.message, { malformed: true });
-    if (error instanceof DatasetError) throw unprocessable(error.message);
+    if (error instanceof DatasetError) throw unprocessable(error.message, 'body.dataset.path');
     throw error;
   }
   if (trainedClasses) {
@@ -70,7 +78,7 @@ function pick(rows: Checkpoint[], which: string, metric: string): Checkpoint | u
 /** Resolves an eval submission into the spec its job carries. */
 export async function resolveEvalSpec(
   prisma: PrismaClient,
-  dataRoot: string,
+  data: DataSettings,
   body: CreateEvalRunBody,
 ): Promise<EvalRunSpec> {
   let checkpoint: Checkpoint;
@@ -103,7 +111,7 @@ export async function resolveEvalSpec(
     );
   if (body.dataset.format !== 'synthetic' && body.dataset.split !== 'test')
     throw unprocessable('an eval reads the test split (dataset.split: "test")');
-  await checkDataset(dataRoot, body.dataset, numClasses, 'test', dataInfo?.classes);
+  await checkDataset(data, body.dataset, numClasses, 'test', dataInfo?.classes);
   return {
     checkpoint: {
       runId: checkpoint.runId,

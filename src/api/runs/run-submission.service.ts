@@ -3,11 +3,12 @@
  * then the run lifecycle writes the row and enqueues its job (job id = run id). With an
  * idempotency key, a repeated request returns the first run instead of creating another.
  */
+import { dataLimitsOf } from '../../data/data-limits.js';
 import type { Prisma, PrismaClient } from '../../db/index.js';
 import type { Config } from '../../config.js';
 import type { RunLifecycle } from '../../runs/run-lifecycle.js';
 import { idempotentCreate, type Submitted } from './idempotent-create.js';
-import { checkDataset, resolveEvalSpec } from './run-submission-checks.js';
+import { checkDataset, resolveEvalSpec, type DataSettings } from './run-submission-checks.js';
 import type { CreateExternalRunBody, CreateRunBody } from './runs.schemas.js';
 
 /** Runs that go through the queue (all but external ones). */
@@ -16,11 +17,12 @@ export type QueuedRunBody = Exclude<CreateRunBody, CreateExternalRunBody>;
 export interface RunSubmissionDeps {
   prisma: PrismaClient;
   lifecycle: RunLifecycle;
-  /** DATA_ROOT: submissions' data sets are checked below it. */
-  config: Pick<Config, 'DATA_ROOT'>;
+  /** DATA_ROOT: submissions' data sets are checked below it, within the data limits. */
+  config: Pick<Config, 'DATA_ROOT' | 'DATA_MAX_BYTES' | 'DATA_MAX_IMAGES'>;
 }
 
 export function createRunSubmission({ prisma, lifecycle, config }: RunSubmissionDeps) {
+  const data: DataSettings = { root: config.DATA_ROOT, limits: dataLimitsOf(config) };
   /** The spec stored on the run (and carried by its job), after the submission checks. */
   async function specOf(body: QueuedRunBody): Promise<Record<string, unknown>> {
     if (body.kind === 'train') {
@@ -30,10 +32,10 @@ export function createRunSubmission({ prisma, lifecycle, config }: RunSubmission
         train: body.train,
         ...(body.checkpoint ? { checkpoint: body.checkpoint } : {}),
       };
-      await checkDataset(config.DATA_ROOT, spec.dataset, spec.model.numClasses, 'train');
+      await checkDataset(data, spec.dataset, spec.model.numClasses, 'train');
       return spec;
     }
-    return resolveEvalSpec(prisma, config.DATA_ROOT, body);
+    return resolveEvalSpec(prisma, data, body);
   }
 
   return {

@@ -28,8 +28,8 @@ export interface RunsServiceDeps {
   retry?: RetryPolicy;
   /** Live events (status changes) for the dashboards following a run. */
   events: RunEventPublisher;
-  /** DATA_ROOT: submissions' data sets are checked below it. */
-  config: Pick<Config, 'DATA_ROOT'>;
+  /** DATA_ROOT: submissions' data sets are checked below it, within the data limits. */
+  config: Pick<Config, 'DATA_ROOT' | 'DATA_MAX_BYTES' | 'DATA_MAX_IMAGES'>;
 }
 
 export function createRunsService(deps: RunsServiceDeps) {

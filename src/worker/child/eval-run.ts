@@ -15,7 +15,7 @@ import type { ChildMessage, EvalStartMessage } from '../ipc.js';
 import type { ImageBatch } from '../../data/synthetic.js';
 import { EvalTally, type BatchScore } from './eval-tally.js';
 import type { RunControls } from './train-run.js';
-import { openTrainingData } from './training-data.js';
+import { openTrainingData, type TrainingData } from './training-data.js';
 import { UnrecoverableRunError } from '../../spec/unrecoverable-run-error.js';
 
 /**
@@ -35,14 +35,22 @@ export async function runEvaluation(
   emit({ type: 'backend', backend });
   const model = await loadTrainedModel(spec, start.checkpointDir);
   const { numClasses, inputSize, channels } = spec.model;
-  const data = await openTrainingData({
-    dataset: spec.dataset,
-    shape: { inputSize, channels },
-    dataRoot: start.dataRoot,
-    threads: start.dataThreads,
-    evaluate: true,
-    ...(spec.dataInfo ? { stored: spec.dataInfo } : {}),
-  });
+  let data: TrainingData;
+  try {
+    data = await openTrainingData({
+      dataset: spec.dataset,
+      shape: { inputSize, channels },
+      dataRoot: start.dataRoot,
+      limits: start.dataLimits,
+      threads: start.dataThreads,
+      evaluate: true,
+      ...(spec.dataInfo ? { stored: spec.dataInfo } : {}),
+    });
+  } catch (error) {
+    // A data set the worker refuses (DatasetError: unrecoverable) fails the eval; the model goes.
+    model.dispose();
+    throw error;
+  }
   try {
     const tally = new EvalTally(numClasses);
     const totalSteps = Math.ceil(data.info.valImages / spec.batchSize);

@@ -153,6 +153,7 @@ class TrainingRun {
       dataset: dataSpec,
       shape: { inputSize: modelSpec.inputSize, channels: modelSpec.channels },
       dataRoot: start.dataRoot ?? '',
+      ...(start.dataLimits ? { limits: start.dataLimits } : {}),
       threads: start.dataThreads ?? 1,
       ...(train.augment ? { augment: train.augment } : {}),
       ...(start.dataInfo ? { stored: start.dataInfo } : {}),

@@ -5,6 +5,7 @@
  * resized and augmented by the worker-thread pipeline, requested ahead of use.
  */
 import { BatchPipeline } from '../../data/batch-pipeline.js';
+import type { DataLimits } from '../../data/data-limits.js';
 import type { DataSplit } from '../../data/idx-source.js';
 import { ImageDataset, type BatchRequest } from '../../data/image-dataset.js';
 import { NormalizationAccumulator, type Normalization } from '../../data/normalization.js';
@@ -30,6 +31,8 @@ export interface TrainingDataOptions {
   dataset: DatasetSpec;
   shape: { inputSize: number; channels: 1 | 3 };
   dataRoot: string;
+  /** DATA_MAX_BYTES and DATA_MAX_IMAGES (required for file data sets). */
+  limits?: DataLimits;
   /** Pipeline threads for file data sets. */
   threads: number;
   augment?: Augmentation;
@@ -98,7 +101,8 @@ async function openFileData(
   const { shape } = options;
   const split: DataSplit = options.evaluate ? 'test' : spec.split;
   const location = { format: spec.format, path: spec.path };
-  const sourceOptions = { dataRoot: options.dataRoot, ...shape };
+  if (!options.limits) throw new Error('a file data set is read within data limits; none given');
+  const sourceOptions = { dataRoot: options.dataRoot, limits: options.limits, ...shape };
   const source = await openImageSource(location, split, sourceOptions);
   const { classes, relabel } = matchClasses(
     source.classes,
