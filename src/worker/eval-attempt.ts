@@ -8,6 +8,7 @@ import { evalJobSchema, type EvalJob } from '../queue/job-payloads.js';
 import type { RunError } from '../runs/run-errors.js';
 import type { EvalResult } from '../spec/run-results.js';
 import type { AttemptDeps, AttemptKind, ChildPlan } from './attempt-runner.js';
+import { estimateEvalMemory } from '../model/memory-estimate.js';
 
 export function evalAttempt(deps: AttemptDeps): AttemptKind<EvalJob> {
   const { checkpoints, lifecycle } = deps;
@@ -44,6 +45,7 @@ export function evalAttempt(deps: AttemptDeps): AttemptKind<EvalJob> {
           dataRoot: deps.config.DATA_ROOT,
           dataThreads: deps.config.DATA_THREADS,
         },
+        memoryEstimateBytes: estimateEvalMemory(job.spec).total,
         cleanup: () =>
           checkpoints
             .cleanup(a.runId, undefined)

@@ -9,6 +9,7 @@ import type { AttemptDeps, AttemptKind, Attempt, ChildPlan } from './attempt-run
 import { SHUTDOWN_ONLY_RETENTION } from '../checkpoints/checkpoint-retention.js';
 import type { CheckpointSync } from '../checkpoints/checkpoint-sync.js';
 import type { ChildMessage } from './ipc.js';
+import { estimateTrainingMemory } from '../model/memory-estimate.js';
 
 type Resume = Awaited<ReturnType<CheckpointSync['fetchForResume']>>;
 
@@ -110,6 +111,10 @@ export function trainAttempt(deps: AttemptDeps): AttemptKind<TrainJob> {
           prefetchBatches: deps.config.DATA_PREFETCH_BATCHES,
           ...(dataInfo ? { dataInfo } : {}),
         },
+        memoryEstimateBytes: estimateTrainingMemory({
+          ...job.spec,
+          prefetchBatches: deps.config.DATA_PREFETCH_BATCHES,
+        }).total,
         onMessage: (message) => onTrainingMessage(deps, a, job, resume, uploaded, message),
         // This host's scratch files go, and stored checkpoints that never got their row (a
         // worker died between upload and row) — the latter only while this attempt still owns
