@@ -64,6 +64,8 @@ export type AppConfig = Pick<
   | 'CORS_ORIGINS'
   | 'TRUST_PROXY'
   | 'DATA_ROOT'
+  | 'JOB_MEMORY_CAP_BYTES'
+  | 'DATA_PREFETCH_BATCHES'
 >;
 
 export interface AppDeps {

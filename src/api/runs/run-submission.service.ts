@@ -8,6 +8,7 @@ import type { Config } from '../../config.js';
 import type { RunLifecycle } from '../../runs/run-lifecycle.js';
 import { idempotentCreate, type Submitted } from './idempotent-create.js';
 import { checkDataset, resolveEvalSpec } from './run-submission-checks.js';
+import { checkMemoryBudget, type MemoryBudgetConfig } from './memory-budget-check.js';
 import type { CreateExternalRunBody, CreateRunBody } from './runs.schemas.js';
 
 /** Runs that go through the queue (all but external ones). */
@@ -16,8 +17,8 @@ export type QueuedRunBody = Exclude<CreateRunBody, CreateExternalRunBody>;
 export interface RunSubmissionDeps {
   prisma: PrismaClient;
   lifecycle: RunLifecycle;
-  /** DATA_ROOT: submissions' data sets are checked below it. */
-  config: Pick<Config, 'DATA_ROOT'>;
+  /** DATA_ROOT: submissions' data sets are checked below it; the job memory budget. */
+  config: Pick<Config, 'DATA_ROOT'> & MemoryBudgetConfig;
 }
 
 export function createRunSubmission({ prisma, lifecycle, config }: RunSubmissionDeps) {
@@ -31,9 +32,12 @@ export function createRunSubmission({ prisma, lifecycle, config }: RunSubmission
         ...(body.checkpoint ? { checkpoint: body.checkpoint } : {}),
       };
       await checkDataset(config.DATA_ROOT, spec.dataset, spec.model.numClasses, 'train');
+      await checkMemoryBudget(prisma, config, { kind: 'train', spec });
       return spec;
     }
-    return resolveEvalSpec(prisma, config.DATA_ROOT, body);
+    const spec = await resolveEvalSpec(prisma, config.DATA_ROOT, body);
+    await checkMemoryBudget(prisma, config, { kind: 'eval', spec });
+    return spec;
   }
 
   return {

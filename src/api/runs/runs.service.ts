@@ -28,8 +28,8 @@ export interface RunsServiceDeps {
   retry?: RetryPolicy;
   /** Live events (status changes) for the dashboards following a run. */
   events: RunEventPublisher;
-  /** DATA_ROOT: submissions' data sets are checked below it. */
-  config: Pick<Config, 'DATA_ROOT'>;
+  /** DATA_ROOT: submissions' data sets are checked below it; the job memory budget. */
+  config: Pick<Config, 'DATA_ROOT' | 'JOB_MEMORY_CAP_BYTES' | 'DATA_PREFETCH_BATCHES'>;
 }
 
 export function createRunsService(deps: RunsServiceDeps) {
