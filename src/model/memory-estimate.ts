@@ -20,7 +20,8 @@
  * (est. 205), batch 64 237 (234); 64px w0.25 batch 32 339 (346); 128px w0.25 batch 16 434
  * (450), batch 64 1075 (1096); 32px w0.5 batch 16 395 (399); 32px w1 batch 16 adam 993 (960),
  * sgd momentum 0.9 538 (526), sgd momentum 0 449 (447); 64px w0.5 batch 32 batch norm adam 706
- * (659). Native backends (tfjs-node) allocate differently;
+ * (659). Evaluation (batch of the eval run, main head only): 128px w0.25 batch 64 312 MiB
+ * (est. 406), 32px w1 batch 128 434 (est. 445). Native backends (tfjs-node) allocate differently;
  * the estimate is a guide to refuse what cannot fit anywhere, not a promise.
  */
 import type { z } from 'zod';
@@ -51,11 +52,11 @@ const TRAIN_BYTES_PER_PARAMETER = { sgd: 20, 'sgd-momentum': 28, adam: 72 } as c
 const TRAIN_BYTES_PER_ACTIVATION = 18;
 
 /**
- * Evaluation keeps no tape and no optimizer: the weights and the checkpoint's loaded copy, and
- * the batch's outputs, which its tidy scope holds until the batch is scored.
+ * Evaluation keeps no tape and no optimizer: the weights with the checkpoint's loaded and
+ * decoded copies, and the batch's outputs, which its tidy scope holds until it is scored.
  */
-const EVAL_BYTES_PER_PARAMETER = 12;
-const EVAL_BYTES_PER_ACTIVATION = 8;
+const EVAL_BYTES_PER_PARAMETER = 28;
+const EVAL_BYTES_PER_ACTIVATION = 4;
 
 function optimizerKind(optimizer: Pick<OptimizerConfig, 'type'> & { momentum?: number }) {
   if (optimizer.type === 'adam') return 'adam';
