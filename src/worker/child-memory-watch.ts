@@ -11,6 +11,7 @@
  * the edge of its limit.
  */
 import { readFileSync } from 'node:fs';
+import { oomKillCount } from './host-memory.js';
 
 /** How often a child's memory is read. */
 const SAMPLE_EVERY_MS = 250;
@@ -93,4 +94,33 @@ export function memoryDeath(death: {
   if (oomKilled || peakBytes >= NEAR_LIMIT * limitBytes)
     return { cause: 'oom-killer', peakBytes, limitBytes };
   return undefined;
+}
+
+/** A child's memory watch, and the verdict on its death when it exits. */
+export interface ChildMemoryGuard {
+  /** Whether memory killed the child that exited with `signal`. */
+  verdict(signal: NodeJS.Signals | null, killedByParent: boolean): MemoryDeath | undefined;
+  stop(): void;
+}
+
+/** Watches `pid` against `limitBytes` (killing it past the limit) from its start to its death. */
+export function guardChildMemory(
+  pid: number,
+  limitBytes: number,
+  kill: () => void,
+): ChildMemoryGuard {
+  const before = oomKillCount();
+  const watch = watchChildMemory(pid, limitBytes, kill);
+  return {
+    verdict: (signal, killedByParent) =>
+      memoryDeath({
+        signal,
+        exceededLimit: watch.exceeded(),
+        killedByParent,
+        peakBytes: watch.peakBytes(),
+        limitBytes,
+        oomKills: { before, after: oomKillCount() },
+      }),
+    stop: () => watch.stop(),
+  };
 }

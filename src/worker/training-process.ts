@@ -10,8 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult, TrainResult } from '../spec/run-results.js';
 import { childEnvironment } from './child-environment.js';
-import { memoryDeath, watchChildMemory, type MemoryDeath } from './child-memory-watch.js';
-import { oomKillCount } from './host-memory.js';
+import { guardChildMemory, type MemoryDeath } from './child-memory-watch.js';
 import type { ChildMessage, EvalStartMessage, StartMessage, StopMessage } from './ipc.js';
 
 export type TrainingOutcome =
@@ -63,7 +62,6 @@ export function startTrainingProcess(
   limits: ChildLimits = {},
 ): TrainingProcess {
   const { file, execArgv } = childEntry();
-  const oomKillsBefore = oomKillCount();
   const child: ChildProcess = fork(file, [], {
     execArgv,
     // No database, Redis or store credentials: the child needs none (child-environment.ts).
@@ -83,9 +81,9 @@ export function startTrainingProcess(
     if (signal === 'SIGKILL') killedByParent = true;
     child.kill(signal);
   };
-  const watch =
+  const memory =
     limits.memoryBytes !== undefined && child.pid !== undefined
-      ? watchChildMemory(child.pid, limits.memoryBytes, () => child.kill('SIGKILL'))
+      ? guardChildMemory(child.pid, limits.memoryBytes, () => child.kill('SIGKILL'))
       : undefined;
   child.on('message', (raw) => {
     const message = raw as ChildMessage;
@@ -96,24 +94,14 @@ export function startTrainingProcess(
     onMessage(message);
   });
   const crashed = (code: number | null, signal: NodeJS.Signals | null): TrainingOutcome => {
-    const memory =
-      watch && limits.memoryBytes !== undefined
-        ? memoryDeath({
-            signal,
-            exceededLimit: watch.exceeded(),
-            killedByParent,
-            peakBytes: watch.peakBytes(),
-            limitBytes: limits.memoryBytes,
-            oomKills: { before: oomKillsBefore, after: oomKillCount() },
-          })
-        : undefined;
-    return { outcome: 'crashed', code, signal, ...(memory ? { memory } : {}) };
+    const death = memory?.verdict(signal, killedByParent);
+    return { outcome: 'crashed', code, signal, ...(death ? { memory: death } : {}) };
   };
   const finished = new Promise<TrainingOutcome>((resolve) => {
     child.on('exit', (code, signal) => resolve(last ?? crashed(code, signal)));
     child.on('error', () => resolve(last ?? crashed(null, null)));
   }).finally(() => {
-    watch?.stop();
+    memory?.stop();
     clearTimeout(cancelGrace);
   });
   child.send(start);
