@@ -86,4 +86,33 @@ describe('job memory budget', () => {
     expect((await postJson(`${api.url}/v1/runs`, medium)).status).toBe(201);
     expect((await postJson(`${api.url}/v1/runs`, hostile)).status).toBe(422);
   });
+
+  it('refuses an eval whose batch cannot fit either, naming body.batchSize', async () => {
+    // A trained run of a large network (rows only: the check reads no files).
+    const trained = await db.prisma.run.create({
+      data: {
+        kind: 'train',
+        status: 'succeeded',
+        config: {
+          model: { arch: 'googlenet', numClasses: 4, inputSize: 512, width: 4 },
+          dataset: { format: 'synthetic', numClasses: 4, size: 64, seed: 1 },
+          train: { epochs: 1, batchSize: 8, optimizer: { type: 'adam', learningRate: 0.002 } },
+        },
+      },
+    });
+    await db.prisma.checkpoint.create({
+      data: { runId: trained.id, step: 8, epoch: 0, location: 'x', bytes: 1, sha256: 'x' },
+    });
+    const evalBody = (batchSize: number) => ({
+      kind: 'eval',
+      checkpoint: { runId: trained.id, which: 'latest' },
+      dataset: { format: 'synthetic', numClasses: 4, size: 64, seed: 1 },
+      batchSize,
+    });
+    const refused = await postJson(`${api.url}/v1/runs`, evalBody(4096));
+    expect(refused.status).toBe(422);
+    expect(refused.json.errors[0].path).toBe('body.batchSize');
+    expect(refused.json.detail).toMatch(/estimated to need .* of memory/);
+    expect((await postJson(`${api.url}/v1/runs`, evalBody(1))).status).toBe(201);
+  });
 });
