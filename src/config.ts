@@ -193,6 +193,28 @@ const envSchema = z.object({
   WORKER_STALLED_INTERVAL_MS: z.coerce.number().int().min(500).max(3_600_000).default(30_000),
   /** SIGTERM: how long running jobs get to checkpoint and go back to the queue. */
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(1000).max(3_600_000).default(30_000),
+  /**
+   * Memory this worker's jobs may use together, in bytes; each of its device slots gets an
+   * equal share, which is its child's limit (past it the child is killed and the run fails as
+   * OutOfMemory) and what the worker announces to the API. Unset: the memory cgroup's limit
+   * (a container's), else the machine's total memory.
+   */
+  WORKER_MEMORY_BYTES: z.coerce
+    .number()
+    .int()
+    .min(16 * 1024 ** 2)
+    .optional(),
+  /**
+   * The API's memory cap for one job while no live worker has announced its share (a job
+   * estimated above it gets 422). @defaultValue 16 GiB
+   */
+  JOB_MEMORY_CAP_BYTES: z.coerce
+    .number()
+    .int()
+    .min(16 * 1024 ** 2)
+    .default(16 * 1024 ** 3),
+  /** How long a child asked to cancel has to stop before it is killed (the run ends cancelled). */
+  CANCEL_GRACE_MS: z.coerce.number().int().min(100).max(3_600_000).default(30_000),
   /** Tries per training job for transient faults (a killed child, an outage), then failed. */
   JOB_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(3),
   /** First retry delay; it doubles with each attempt. */

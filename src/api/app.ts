@@ -66,6 +66,8 @@ export type AppConfig = Pick<
   | 'DATA_ROOT'
   | 'DATA_MAX_BYTES'
   | 'DATA_MAX_IMAGES'
+  | 'JOB_MEMORY_CAP_BYTES'
+  | 'DATA_PREFETCH_BATCHES'
 >;
 
 export interface AppDeps {

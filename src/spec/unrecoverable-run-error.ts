@@ -16,3 +16,22 @@ export function isUnrecoverable(error: unknown): boolean {
     error instanceof UnrecoverableRunError || (error instanceof Error && error.name === 'ZodError')
   );
 }
+
+/**
+ * Training diverged: the loss (or a weight) is no longer a finite number, and every later step
+ * and checkpoint would carry the NaN on. The config, not the machine, is at fault (a learning
+ * rate too high, no warm-up), so a retry would only diverge again.
+ */
+export class DivergedError extends UnrecoverableRunError {
+  override name = 'Diverged';
+  constructor(
+    readonly step: number,
+    what: string,
+    readonly value: number,
+  ) {
+    super(
+      `training diverged at step ${step}: ${what} is ${value}; ` +
+        'lower the learning rate or add a warm-up (train.lrSchedule)',
+    );
+  }
+}

@@ -42,7 +42,12 @@ export interface AttemptDeps {
     | 'DATA_MAX_IMAGES'
     | 'DATA_THREADS'
     | 'DATA_PREFETCH_BATCHES'
+    | 'CANCEL_GRACE_MS'
   >;
+  /** Resident memory each child may use (the worker's budget over its slots). */
+  childMemoryBytes: number;
+  /** Whether a cancel was requested for the run (polled from Redis). */
+  cancelRequested(runId: string): Promise<boolean>;
   logger: Logger;
   workerId: string;
   slots: SlotPool;
@@ -71,6 +76,8 @@ export interface Attempt {
 /** What a kind of job starts its child with, and what it does around it. */
 export interface ChildPlan {
   start: StartMessage | EvalStartMessage;
+  /** What the child is expected to need (src/model/memory-estimate.ts), for an OutOfMemory's message. */
+  memoryEstimateBytes: number;
   /** Messages only this kind's child sends (the shared ones are handled by the runner). */
   onMessage?(message: ChildMessage): void;
   /** After the child exited and every write landed: scratch files, stray uploads. */
@@ -116,6 +123,12 @@ export function createAttemptRunner<P extends { runId: string }>(
         log.info('run is no longer queued (cancelled or finished); skipping the job');
         return { skipped: true };
       }
+      // A cancel that came while the job waited (or between two attempts) ends it here.
+      if (await deps.cancelRequested(runId).catch(() => false)) {
+        await deps.lifecycle.cancel(lease);
+        log.info(`${kind.noun} cancelled before it started`);
+        return { skipped: true };
+      }
       log.info({ attempt, maxAttempts, device: slot.id }, `${kind.noun} started`);
       const supervised = new SupervisedAttempt(deps, { runId, lease, log, attempt, slot }, job);
       return await supervised.run(kind, parsed.data, { maxAttempts, token });
@@ -132,6 +145,7 @@ class SupervisedAttempt {
   private leaseLost = false;
   private lastProgressAt = 0;
   private unwrittenProgress: RunProgress | undefined;
+  private memoryEstimateBytes = 0;
 
   constructor(
     private readonly deps: AttemptDeps,
@@ -171,6 +185,7 @@ class SupervisedAttempt {
   ): Promise<AttemptOutcome> {
     const plan = await kind.prepare(this.attempt, payload);
     const outcome = await this.superviseChild(plan);
+    this.memoryEstimateBytes = plan.memoryEstimateBytes;
     const { writer, log } = this.attempt;
     // Progress is throttled; the step the child really reached is written last.
     this.flushProgress();
@@ -198,6 +213,7 @@ class SupervisedAttempt {
         if (!this.onSharedMessage(message)) plan.onMessage?.(message);
       },
       { ...deps.childEnv, ...slot.env },
+      { memoryBytes: deps.childMemoryBytes, cancelGraceMs: deps.config.CANCEL_GRACE_MS },
     );
     this.child = child;
     deps.running.set(runId, child);
@@ -265,18 +281,22 @@ class SupervisedAttempt {
   ): Promise<AttemptOutcome> {
     const { lease, log, finish, attempt } = this.attempt;
     const { lifecycle } = this.deps;
+    // A cancel was asked of the child: however it ended short of success (stopped, killed
+    // after the grace, killed by the kernel before its first step), the run ends cancelled,
+    // never re-queued.
+    if (this.child?.cancelRequested && outcome.outcome !== 'done') {
+      await finish('cancel', () => lifecycle.cancel(lease));
+      const step = outcome.outcome === 'stopped' ? outcome.step : undefined;
+      log.info({ ended: outcome.outcome, step }, `${kind.noun} cancelled`);
+      return { skipped: true };
+    }
     switch (outcome.outcome) {
       case 'done':
         await finish('success', () => lifecycle.succeed(lease, outcome.result));
         log.info(kind.summary(outcome.result), `${kind.noun} succeeded`);
         return outcome.result;
       case 'stopped':
-        if (outcome.reason === 'cancel') {
-          await finish('cancel', () => lifecycle.cancel(lease));
-          log.info({ step: outcome.step }, `${kind.noun} cancelled`);
-          return { skipped: true };
-        }
-        // Graceful shutdown: back in the queue without spending an attempt.
+        // (A cancelled child ended above.) Graceful shutdown: back in the queue without spending an attempt.
         await finish('requeue', () => lifecycle.requeue(lease));
         await this.job.moveToDelayed(Date.now(), token);
         log.info({ step: outcome.step }, 'worker shutting down; run put back in the queue');
@@ -288,6 +308,7 @@ class SupervisedAttempt {
           attempt,
           maxAttempts,
           kind: { crashName: kind.crashName, noun: kind.noun },
+          memoryEstimateBytes: this.memoryEstimateBytes,
           lifecycle,
           lease,
           finish,

@@ -25,6 +25,7 @@ import { startReconciler } from './reconciler.js';
 import { createRunStore } from './run-store.js';
 import { trainAttempt } from './train-attempt.js';
 import type { TrainingProcess } from './training-process.js';
+import { hostMemoryBytes } from './host-memory.js';
 import { registerWorker } from './worker-registry.js';
 
 /** How often the worker looks for cancel requests for its runs. */
@@ -45,6 +46,7 @@ export type WorkerConfig = AttemptDeps['config'] &
     | 'WORKER_GPUS'
     | 'WORKER_CONCURRENCY'
     | 'TRAIN_THREADS'
+    | 'WORKER_MEMORY_BYTES'
   >;
 
 export interface WorkerDeps {
@@ -89,10 +91,18 @@ export async function createWorker(deps: WorkerDeps): Promise<RunningWorker> {
   const lifecycle = createRunLifecycle({ prisma, events: deps.events, queue, retry });
   let stopping = false;
 
+  // Each slot's child may use an equal share; the API refuses jobs above the largest share.
+  const memoryBytes = config.WORKER_MEMORY_BYTES ?? hostMemoryBytes();
+  const jobMemoryBytes = Math.floor(memoryBytes / slots.slots.length);
   const registration = await registerWorker(prisma, logger, {
     id: workerId,
     backend: config.TRAIN_BACKEND,
-    devices: { slots: slots.slots.map((s) => s.id).join(','), cpus: os.availableParallelism() },
+    devices: {
+      slots: slots.slots.map((s) => s.id).join(','),
+      cpus: os.availableParallelism(),
+      memoryBytes,
+      jobMemoryBytes,
+    },
   });
   const attemptDeps: AttemptDeps = {
     store: withRunEvents(createRunStore(prisma, deps.artifacts), deps.events),
@@ -108,6 +118,8 @@ export async function createWorker(deps: WorkerDeps): Promise<RunningWorker> {
     running,
     isStopping: () => stopping,
     childEnv: deps.childEnv,
+    childMemoryBytes: jobMemoryBytes,
+    cancelRequested: async (runId) => (await deps.cancels.requested([runId])).length > 0,
     ...(deps.runHeartbeatMs !== undefined ? { runHeartbeatMs: deps.runHeartbeatMs } : {}),
   };
   const worker = startBullWorker(config, slots, attemptDeps);
@@ -124,6 +136,7 @@ export async function createWorker(deps: WorkerDeps): Promise<RunningWorker> {
       queue: TRAINING_QUEUE,
       prefix: config.QUEUE_PREFIX,
       slots: slots.slots.map((s) => s.id),
+      jobMemoryBytes,
       lockMs: config.WORKER_LOCK_MS,
     },
     'worker ready',

@@ -9,6 +9,7 @@ import type { RunError } from '../runs/run-errors.js';
 import type { EvalResult } from '../spec/run-results.js';
 import type { AttemptDeps, AttemptKind, ChildPlan } from './attempt-runner.js';
 import { dataLimitsOf } from '../data/data-limits.js';
+import { estimateEvalMemory } from '../model/memory-estimate.js';
 
 export function evalAttempt(deps: AttemptDeps): AttemptKind<EvalJob> {
   const { checkpoints, lifecycle } = deps;
@@ -46,6 +47,7 @@ export function evalAttempt(deps: AttemptDeps): AttemptKind<EvalJob> {
           dataLimits: dataLimitsOf(deps.config),
           dataThreads: deps.config.DATA_THREADS,
         },
+        memoryEstimateBytes: estimateEvalMemory(job.spec).total,
         cleanup: () =>
           checkpoints
             .cleanup(a.runId, undefined)

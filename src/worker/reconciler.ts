@@ -1,8 +1,10 @@
 /**
- * Finds training runs that Postgres says are queued or running but whose job the queue no
- * longer holds as live (Redis lost its data, a job failed where no worker could record it), and
- * repairs them: the job is added again (it resumes from the run's checkpoint), or, when the run
- * has used its attempts or its job failed, the run is failed with the reason. Nothing stays stuck.
+ * Finds runs that go through the queue (training and eval runs) that Postgres says are queued
+ * or running but whose job the queue no longer holds as live (Redis lost its data, a job failed
+ * where no worker could record it), and repairs them: the job is added again under the run's
+ * own job name and payload (a training run resumes from its checkpoint, an eval starts over),
+ * or, when the run has used its attempts or its job failed, the run is failed with the reason.
+ * Nothing stays stuck.
  *
  * Every worker runs it; a Redis lock lets one of them act per period.
  */
@@ -14,6 +16,9 @@ import type { RetryPolicy } from '../queue/enqueue-run.js';
 import { LIVE_JOB_STATES } from '../queue/job-states.js';
 import type { RunLifecycle } from '../runs/run-lifecycle.js';
 import { UNFINISHED_STATUSES } from '../spec/run-status.js';
+
+/** The kinds of run that have a job in the queue. */
+const QUEUED_KINDS = ['train', 'eval'] as const;
 
 export interface ReconcilerDeps {
   prisma: PrismaClient;
@@ -39,7 +44,8 @@ export async function reconcileOnce(
   const report: ReconcileReport = { requeued: [], failed: [] };
   const runs = await deps.prisma.run.findMany({
     where: {
-      kind: 'train',
+      // Every kind with a job; external runs have none (their trainer finishes them).
+      kind: { in: [...QUEUED_KINDS] },
       status: { in: [...UNFINISHED_STATUSES] },
       createdAt: { lt: new Date(Date.now() - minAgeMs) },
     },

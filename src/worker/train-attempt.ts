@@ -10,6 +10,7 @@ import { SHUTDOWN_ONLY_RETENTION } from '../checkpoints/checkpoint-retention.js'
 import type { CheckpointSync } from '../checkpoints/checkpoint-sync.js';
 import type { ChildMessage } from './ipc.js';
 import { dataLimitsOf } from '../data/data-limits.js';
+import { estimateTrainingMemory } from '../model/memory-estimate.js';
 
 type Resume = Awaited<ReturnType<CheckpointSync['fetchForResume']>>;
 
@@ -112,6 +113,10 @@ export function trainAttempt(deps: AttemptDeps): AttemptKind<TrainJob> {
           prefetchBatches: deps.config.DATA_PREFETCH_BATCHES,
           ...(dataInfo ? { dataInfo } : {}),
         },
+        memoryEstimateBytes: estimateTrainingMemory({
+          ...job.spec,
+          prefetchBatches: deps.config.DATA_PREFETCH_BATCHES,
+        }).total,
         onMessage: (message) => onTrainingMessage(deps, a, job, resume, uploaded, message),
         // This host's scratch files go, and stored checkpoints that never got their row (a
         // worker died between upload and row) — the latter only while this attempt still owns

@@ -10,20 +10,37 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { EvalResult, TrainResult } from '../spec/run-results.js';
 import { childEnvironment } from './child-environment.js';
+import { guardChildMemory, type MemoryDeath } from './child-memory-watch.js';
 import type { ChildMessage, EvalStartMessage, StartMessage, StopMessage } from './ipc.js';
 
 export type TrainingOutcome =
   | { outcome: 'done'; result: TrainResult | EvalResult }
   | { outcome: 'failed'; error: { name: string; message: string; unrecoverable: boolean } }
   | { outcome: 'stopped'; step: number; reason: StopMessage['reason'] }
-  | { outcome: 'crashed'; code: number | null; signal: NodeJS.Signals | null };
+  | {
+      outcome: 'crashed';
+      code: number | null;
+      signal: NodeJS.Signals | null;
+      /** Set when memory killed it: its limit here, or the kernel's OOM killer. */
+      memory?: MemoryDeath;
+    };
+
+/** What the parent enforces on a child. */
+export interface ChildLimits {
+  /** Resident memory the child may use; past it the child is killed. Unset: no watch. */
+  memoryBytes?: number;
+  /** How long a child asked to cancel has to stop before it is killed. Unset: it waits. */
+  cancelGraceMs?: number;
+}
 
 export interface TrainingProcess {
   readonly pid: number | undefined;
-  /** Ask the child to stop between steps. */
+  /** Ask the child to stop between steps; a cancel kills it after the cancel grace. */
   stop(reason: StopMessage['reason']): void;
   /** Kill the child now. */
   kill(signal?: NodeJS.Signals): void;
+  /** True once a cancel was asked of this child, whether or not it lived to answer. */
+  readonly cancelRequested: boolean;
   /** Settles once the child has exited. */
   readonly finished: Promise<TrainingOutcome>;
 }
@@ -42,6 +59,7 @@ export function startTrainingProcess(
   start: StartMessage | EvalStartMessage,
   onMessage: (message: ChildMessage) => void,
   env: NodeJS.ProcessEnv = process.env,
+  limits: ChildLimits = {},
 ): TrainingProcess {
   const { file, execArgv } = childEntry();
   const child: ChildProcess = fork(file, [], {
@@ -56,6 +74,17 @@ export function startTrainingProcess(
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   let last: TrainingOutcome | undefined;
+  let killedByParent = false;
+  let cancelRequested = false;
+  let cancelGrace: NodeJS.Timeout | undefined;
+  const kill = (signal: NodeJS.Signals = 'SIGKILL'): void => {
+    if (signal === 'SIGKILL') killedByParent = true;
+    child.kill(signal);
+  };
+  const memory =
+    limits.memoryBytes !== undefined && child.pid !== undefined
+      ? guardChildMemory(child.pid, limits.memoryBytes, () => child.kill('SIGKILL'))
+      : undefined;
   child.on('message', (raw) => {
     const message = raw as ChildMessage;
     if (message.type === 'done') last = { outcome: 'done', result: message.result };
@@ -64,18 +93,36 @@ export function startTrainingProcess(
       last = { outcome: 'stopped', step: message.step, reason: message.reason };
     onMessage(message);
   });
+  const crashed = (code: number | null, signal: NodeJS.Signals | null): TrainingOutcome => {
+    const death = memory?.verdict(signal, killedByParent);
+    return { outcome: 'crashed', code, signal, ...(death ? { memory: death } : {}) };
+  };
   const finished = new Promise<TrainingOutcome>((resolve) => {
-    child.on('exit', (code, signal) => resolve(last ?? { outcome: 'crashed', code, signal }));
-    child.on('error', () => resolve(last ?? { outcome: 'crashed', code: null, signal: null }));
+    child.on('exit', (code, signal) => resolve(last ?? crashed(code, signal)));
+    child.on('error', () => resolve(last ?? crashed(null, null)));
+  }).finally(() => {
+    memory?.stop();
+    clearTimeout(cancelGrace);
   });
   child.send(start);
   return {
     pid: child.pid,
     stop: (reason) => {
+      if (reason === 'cancel' && !cancelRequested) {
+        cancelRequested = true;
+        // A child busy outside its step loop (building a huge model, stuck in a decoder)
+        // never reads the stop message: past the grace it is killed, and the run still ends
+        // cancelled.
+        if (limits.cancelGraceMs !== undefined) {
+          cancelGrace = setTimeout(() => kill('SIGKILL'), limits.cancelGraceMs);
+          cancelGrace.unref();
+        }
+      }
       if (child.connected) child.send({ type: 'stop', reason } satisfies StopMessage);
     },
-    kill: (signal = 'SIGKILL') => {
-      child.kill(signal);
+    kill,
+    get cancelRequested() {
+      return cancelRequested;
     },
     finished,
   };

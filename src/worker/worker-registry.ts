@@ -1,6 +1,7 @@
 /**
  * The worker's row in Postgres: registered at start, `lastSeenAt` refreshed by a heartbeat, so
- * `GET /v1/queues` lists the workers that are alive.
+ * `GET /v1/queues` lists the workers that are alive. Its `devices` announce the slots and the
+ * memory each job may use there (`jobMemoryBytes`), which the API checks submissions against.
  */
 import os from 'node:os';
 import type { PrismaClient } from '../db/index.js';

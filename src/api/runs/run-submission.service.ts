@@ -9,6 +9,7 @@ import type { Config } from '../../config.js';
 import type { RunLifecycle } from '../../runs/run-lifecycle.js';
 import { idempotentCreate, type Submitted } from './idempotent-create.js';
 import { checkDataset, resolveEvalSpec, type DataSettings } from './run-submission-checks.js';
+import { checkMemoryBudget, type MemoryBudgetConfig } from './memory-budget-check.js';
 import type { CreateExternalRunBody, CreateRunBody } from './runs.schemas.js';
 
 /** Runs that go through the queue (all but external ones). */
@@ -17,8 +18,8 @@ export type QueuedRunBody = Exclude<CreateRunBody, CreateExternalRunBody>;
 export interface RunSubmissionDeps {
   prisma: PrismaClient;
   lifecycle: RunLifecycle;
-  /** DATA_ROOT: submissions' data sets are checked below it, within the data limits. */
-  config: Pick<Config, 'DATA_ROOT' | 'DATA_MAX_BYTES' | 'DATA_MAX_IMAGES'>;
+  /** DATA_ROOT: submissions' data sets are checked below it, within the data limits; the job memory budget. */
+  config: Pick<Config, 'DATA_ROOT' | 'DATA_MAX_BYTES' | 'DATA_MAX_IMAGES'> & MemoryBudgetConfig;
 }
 
 export function createRunSubmission({ prisma, lifecycle, config }: RunSubmissionDeps) {
@@ -33,9 +34,12 @@ export function createRunSubmission({ prisma, lifecycle, config }: RunSubmission
         ...(body.checkpoint ? { checkpoint: body.checkpoint } : {}),
       };
       await checkDataset(data, spec.dataset, spec.model.numClasses, 'train');
+      await checkMemoryBudget(prisma, config, { kind: 'train', spec });
       return spec;
     }
-    return resolveEvalSpec(prisma, data, body);
+    const spec = await resolveEvalSpec(prisma, data, body);
+    await checkMemoryBudget(prisma, config, { kind: 'eval', spec });
+    return spec;
   }
 
   return {

@@ -28,8 +28,15 @@ export interface RunsServiceDeps {
   retry?: RetryPolicy;
   /** Live events (status changes) for the dashboards following a run. */
   events: RunEventPublisher;
-  /** DATA_ROOT: submissions' data sets are checked below it, within the data limits. */
-  config: Pick<Config, 'DATA_ROOT' | 'DATA_MAX_BYTES' | 'DATA_MAX_IMAGES'>;
+  /** DATA_ROOT: submissions' data sets are checked below it, within the data limits; the job memory budget. */
+  config: Pick<
+    Config,
+    | 'DATA_ROOT'
+    | 'DATA_MAX_BYTES'
+    | 'DATA_MAX_IMAGES'
+    | 'JOB_MEMORY_CAP_BYTES'
+    | 'DATA_PREFETCH_BATCHES'
+  >;
 }
 
 export function createRunsService(deps: RunsServiceDeps) {

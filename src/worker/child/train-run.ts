@@ -18,7 +18,8 @@ import { topKHits } from '../../model/top-k-hits.js';
 import { emptyEpochTotals, epochMeans, restoreEpochTotals } from './epoch-totals.js';
 import type { ChildMessage, MetricPointMessage, StartMessage } from '../ipc.js';
 import { openTrainingData, type TrainingData } from './training-data.js';
-import { UnrecoverableRunError } from '../../spec/unrecoverable-run-error.js';
+import { nonFiniteWeight } from '../../model/non-finite-weight.js';
+import { DivergedError, UnrecoverableRunError } from '../../spec/unrecoverable-run-error.js';
 
 /** Metric points are sent to the parent at most this often (and at every epoch end). */
 const METRIC_FLUSH_MS = 500;
@@ -219,6 +220,9 @@ class TrainingRun {
   }
 
   private async saveAt(step: number, epoch: number): Promise<void> {
+    // A checkpoint of NaN weights would only pass the divergence on to the next attempt.
+    const bad = nonFiniteWeight(this.model);
+    if (bad) throw new DivergedError(step, `weight ${bad.name}`, bad.value);
     const dir = path.join(this.start.artifactDir, `step-${step}`);
     // A directory for this step can only be left by an earlier attempt that went past our
     // resume point (and whose checkpoint was torn or rejected): this run recomputed the step.
@@ -348,6 +352,9 @@ class TrainingRun {
     const result = this.trainer.trainStep(images, labels);
     const seconds = (performance.now() - t0) / 1000;
     tf.dispose([images, labels]);
+    // The first NaN ends the run: every later step, metric and checkpoint would carry it on.
+    if (!Number.isFinite(result.loss))
+      throw new DivergedError(result.step, 'the training loss', result.loss);
     this.step = result.step + 1;
     this.trainLoss = result.loss;
     const totals = this.epochTotals;
