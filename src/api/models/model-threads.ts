@@ -1,0 +1,239 @@
+/**
+ * The API's model threads, seen from its event loop: predictions and exports go to a bounded
+ * pool (PREDICT_THREADS threads, PREDICT_QUEUE_LENGTH waiting), so a heavy model never holds the
+ * loop that answers every other request. The event loop downloads a checkpoint for a thread
+ * that does not hold it yet (it owns the connections; the thread only computes) and turns the
+ * pool's refusals into the run domain's errors.
+ */
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import type { ArtifactStore } from '../../artifacts/artifact-store.js';
+import { downloadCheckpoint, isUnusableCheckpoint } from '../../checkpoints/checkpoint-download.js';
+import type { Config } from '../../config.js';
+import type { Logger } from '../../logger.js';
+import {
+  CheckpointUnusableError,
+  ModelNotExportableError,
+  ModelUnavailableError,
+  UnusableInputError,
+} from '../../runs/run-errors.js';
+import type { DataInfo } from '../../spec/data-info.js';
+import type { TrainRunSpec } from '../../spec/train-run-spec.js';
+import type {
+  ModelThreadAnswer,
+  ModelThreadInit,
+  ModelThreadRequest,
+} from './model-thread-protocol.js';
+import {
+  createThreadPool,
+  ThreadCrashedError,
+  ThreadPoolClosedError,
+  ThreadPoolFullError,
+  type PoolThread,
+} from './thread-pool.js';
+
+export type ModelThreadsConfig = Pick<
+  Config,
+  | 'MODEL_CACHE_BYTES'
+  | 'PREDICT_THREADS'
+  | 'PREDICT_QUEUE_LENGTH'
+  | 'SCRATCH_ROOT'
+  | 'TRAIN_BACKEND'
+  | 'TRAIN_THREADS'
+>;
+
+/** A run's model as the service resolved it: which checkpoint, and the run's spec. */
+export interface ModelToServe {
+  runId: string;
+  spec: TrainRunSpec;
+  checkpoint: { id: string; step: number; location: string };
+  dataInfo?: DataInfo | undefined;
+}
+
+/** A request to a thread, less the model it names (added here). */
+type Work = ModelThreadRequest extends infer R
+  ? R extends ModelThreadRequest
+    ? Omit<R, 'key' | 'load'>
+    : never
+  : never;
+type Answer = ModelThreadAnswer & { ok: true };
+
+/**
+ * Starts model-thread beside this file: the .js file when built; under tsx (dev, tests) the .ts
+ * file through tsx's loader, registered inside the thread (as batch-pipeline.ts does).
+ */
+function startModelThread(init: ModelThreadInit): Worker {
+  const here = fileURLToPath(import.meta.url);
+  const ext = path.extname(here);
+  const file = path.join(path.dirname(here), `model-thread${ext}`);
+  if (ext !== '.ts') return new Worker(file, { workerData: init });
+  const url = JSON.stringify(pathToFileURL(file).href);
+  const code = `import('tsx/esm/api').then((tsx) => { tsx.register(); return import(${url}); });`;
+  return new Worker(code, { eval: true, workerData: init });
+}
+
+export function createModelThreads(deps: {
+  artifacts: ArtifactStore;
+  config: ModelThreadsConfig;
+  logger: Logger;
+}) {
+  const { config, logger } = deps;
+  const scratchRoot = path.resolve(config.SCRATCH_ROOT);
+  /** What each live thread holds (by thread id), from its latest answer. */
+  const holds = new Map<number, Set<string>>();
+  const backends = new Map<number, string>();
+  const init: ModelThreadInit = {
+    backend: config.TRAIN_BACKEND,
+    ...(config.TRAIN_THREADS !== undefined ? { backendThreads: config.TRAIN_THREADS } : {}),
+    // Each thread keeps its own models: together they stay within MODEL_CACHE_BYTES.
+    cacheBytes: Math.floor(config.MODEL_CACHE_BYTES / config.PREDICT_THREADS),
+  };
+  const pool = createThreadPool({
+    start: () => startModelThread(init),
+    size: config.PREDICT_THREADS,
+    queueLength: config.PREDICT_QUEUE_LENGTH,
+    describeLimit: (size, queueLength) =>
+      `all ${size} model threads (PREDICT_THREADS) are busy and ${queueLength} requests ` +
+      `already wait for one (PREDICT_QUEUE_LENGTH)`,
+    onThreadExit: (threadId, error) => {
+      holds.delete(threadId);
+      backends.delete(threadId);
+      logger.error(
+        { err: error, threadId },
+        'a model thread stopped; the next request starts another',
+      );
+    },
+  });
+
+  /** Posts `request` to `thread` and records what the thread holds afterwards. */
+  async function ask(thread: PoolThread, request: ModelThreadRequest): Promise<ModelThreadAnswer> {
+    // The image goes as a copy the thread owns: the body's buffer may be a slice of Node's
+    // shared pool, which must never be transferred away.
+    const sent =
+      request.op === 'predict' ? { ...request, image: new Uint8Array(request.image) } : request;
+    const transfer = sent.op === 'predict' ? [sent.image.buffer as ArrayBuffer] : [];
+    const answer = await thread.request<ModelThreadAnswer>(sent, transfer);
+    holds.set(thread.id, new Set(answer.cached));
+    if (!backends.has(thread.id)) {
+      backends.set(thread.id, answer.backend);
+      logger.info({ threadId: thread.id, backend: answer.backend }, 'model thread ready');
+    }
+    return answer;
+  }
+
+  /** Downloads the checkpoint into a scratch directory for the thread's load, removed after. */
+  async function askWithCheckpoint(
+    thread: PoolThread,
+    model: ModelToServe,
+    request: ModelThreadRequest,
+  ): Promise<ModelThreadAnswer> {
+    await mkdir(scratchRoot, { recursive: true });
+    const tmp = await mkdtemp(path.join(scratchRoot, 'model-'));
+    try {
+      const dir = path.join(tmp, 'checkpoint');
+      try {
+        await downloadCheckpoint(deps.artifacts, model.checkpoint.location, dir);
+      } catch (error) {
+        if (!isUnusableCheckpoint(error)) throw error;
+        throw new CheckpointUnusableError(error.message);
+      }
+      logger.info(
+        { runId: model.runId, step: model.checkpoint.step, threadId: thread.id },
+        'loading model',
+      );
+      const { runId, spec, dataInfo } = model;
+      const load = {
+        dir,
+        runId,
+        spec,
+        step: model.checkpoint.step,
+        ...(dataInfo ? { dataInfo } : {}),
+      };
+      return await ask(thread, { ...request, load });
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
+  }
+
+  /** Runs `work` with `model` on a thread (one that holds it, if free), as a domain result. */
+  async function run(model: ModelToServe, work: Work, signal?: AbortSignal): Promise<Answer> {
+    const key = model.checkpoint.id;
+    try {
+      const answer = await pool.use(
+        async (thread) => {
+          const request = { ...work, key } as ModelThreadRequest;
+          if (holds.get(thread.id)?.has(key)) {
+            const first = await ask(thread, request);
+            if (first.ok || first.failure !== 'missing') return first;
+          }
+          return askWithCheckpoint(thread, model, request);
+        },
+        {
+          prefer: (thread) => holds.get(thread.id)?.has(key) === true,
+          ...(signal ? { signal } : {}),
+        },
+      );
+      if (answer.ok) return answer;
+      throw failureError(answer);
+    } catch (error) {
+      throw poolError(error);
+    }
+  }
+
+  return {
+    /** Top-k classes of `image` (JPEG, PNG or WebP bytes) by `model`. */
+    async predict(model: ModelToServe, image: Uint8Array, topK: number, signal?: AbortSignal) {
+      const { inputSize: size, channels } = model.spec.model;
+      const answer = await run(model, { op: 'predict', image, size, channels, topK }, signal);
+      return answer.predictions ?? [];
+    },
+
+    /** model.json and the weights of `model`, as a plain Layers model. */
+    async exportModel(model: ModelToServe, signal?: AbortSignal) {
+      const answer = await run(model, { op: 'export' }, signal);
+      if (!answer.modelJson || !answer.weights) throw new Error('the model thread sent no model');
+      return { modelJson: answer.modelJson, weights: answer.weights };
+    },
+
+    /** Threads running and busy, requests waiting. */
+    stats: () => pool.stats(),
+
+    /** Terminates every thread (what they were doing fails with 503). */
+    close: () => pool.close(),
+  };
+}
+
+export type ModelThreads = ReturnType<typeof createModelThreads>;
+
+/** A thread's refusal as the run domain's error. */
+function failureError(answer: ModelThreadAnswer & { ok: false }): Error {
+  switch (answer.failure) {
+    case 'image':
+      return new UnusableInputError('body', answer.message);
+    case 'checkpoint':
+      return new CheckpointUnusableError(answer.message);
+    case 'export':
+      return new ModelNotExportableError(answer.message);
+    case 'missing':
+      return new Error(`a model thread could not load the model: ${answer.message}`);
+  }
+}
+
+/** The pool's refusals as the run domain's: 503 with Retry-After; others pass unchanged. */
+function poolError(error: unknown): unknown {
+  if (error instanceof ThreadPoolFullError) {
+    return new ModelUnavailableError(error.message, error.retryAfterSeconds);
+  }
+  if (error instanceof ThreadCrashedError) {
+    return new ModelUnavailableError(
+      `${error.message} while serving this request; it is replaced, try again`,
+      1,
+    );
+  }
+  if (error instanceof ThreadPoolClosedError) {
+    return new ModelUnavailableError(`${error.message}; try another replica`, 1);
+  }
+  return error;
+}
