@@ -75,7 +75,7 @@ export async function startApi(
   });
   defaultApiKey = key;
   const config: AppConfig = { ...loadConfig({}), QUEUE_PREFIX: prefix, ...overrides };
-  const logger = pino({ level: process.env.TEST_LOG ?? 'silent' });
+  const logger = pino({ level: 'silent' });
   const artifacts = createPostgresArtifactStore(db.url);
   const models = createRunModelsService({
     prisma,
