@@ -84,27 +84,13 @@ export function createModelThreads(deps: {
   /** What each live thread holds (by thread id), from its latest answer. */
   const holds = new Map<number, Set<string>>();
   const backends = new Map<number, string>();
-  const init: ModelThreadInit = {
-    backend: config.TRAIN_BACKEND,
-    ...(config.TRAIN_THREADS !== undefined ? { backendThreads: config.TRAIN_THREADS } : {}),
-    // Each thread keeps its own models: together they stay within MODEL_CACHE_BYTES.
-    cacheBytes: Math.floor(config.MODEL_CACHE_BYTES / config.PREDICT_THREADS),
-  };
-  const pool = createThreadPool({
-    start: () => startModelThread(init),
-    size: config.PREDICT_THREADS,
-    queueLength: config.PREDICT_QUEUE_LENGTH,
-    describeLimit: (size, queueLength) =>
-      `all ${size} model threads (PREDICT_THREADS) are busy and ${queueLength} requests ` +
-      `already wait for one (PREDICT_QUEUE_LENGTH)`,
-    onThreadExit: (threadId, error) => {
-      holds.delete(threadId);
-      backends.delete(threadId);
-      logger.error(
-        { err: error, threadId },
-        'a model thread stopped; the next request starts another',
-      );
-    },
+  const pool = modelThreadPool(config, (threadId, error) => {
+    holds.delete(threadId);
+    backends.delete(threadId);
+    logger.error(
+      { err: error, threadId },
+      'a model thread stopped; the next request starts another',
+    );
   });
 
   /** Posts `request` to `thread` and records what the thread holds afterwards. */
@@ -123,38 +109,14 @@ export function createModelThreads(deps: {
     return answer;
   }
 
-  /** Downloads the checkpoint into a scratch directory for the thread's load, removed after. */
-  async function askWithCheckpoint(
-    thread: PoolThread,
-    model: ModelToServe,
-    request: ModelThreadRequest,
-  ): Promise<ModelThreadAnswer> {
-    await mkdir(scratchRoot, { recursive: true });
-    const tmp = await mkdtemp(path.join(scratchRoot, 'model-'));
-    try {
-      const dir = path.join(tmp, 'checkpoint');
-      try {
-        await downloadCheckpoint(deps.artifacts, model.checkpoint.location, dir);
-      } catch (error) {
-        if (!isUnusableCheckpoint(error)) throw error;
-        throw new CheckpointUnusableError(error.message);
-      }
-      logger.info(
-        { runId: model.runId, step: model.checkpoint.step, threadId: thread.id },
-        'loading model',
-      );
-      const { runId, spec, dataInfo } = model;
-      const load = {
-        dir,
-        runId,
-        spec,
-        step: model.checkpoint.step,
-        ...(dataInfo ? { dataInfo } : {}),
-      };
-      return await ask(thread, { ...request, load });
-    } finally {
-      await rm(tmp, { recursive: true, force: true });
-    }
+  /** Asks `thread` to load `model` from a checkpoint downloaded for it. */
+  function askWithCheckpoint(thread: PoolThread, model: ModelToServe, request: ModelThreadRequest) {
+    const { runId, spec, dataInfo, checkpoint } = model;
+    return withDownloadedCheckpoint(deps.artifacts, scratchRoot, checkpoint.location, (dir) => {
+      logger.info({ runId, step: checkpoint.step, threadId: thread.id }, 'loading model');
+      const load = { dir, runId, spec, step: checkpoint.step, ...(dataInfo ? { dataInfo } : {}) };
+      return ask(thread, { ...request, load });
+    });
   }
 
   /** Runs `work` with `model` on a thread (one that holds it, if free), as a domain result. */
@@ -197,15 +159,61 @@ export function createModelThreads(deps: {
       return { modelJson: answer.modelJson, weights: answer.weights };
     },
 
-    /** Threads running and busy, requests waiting. */
-    stats: () => pool.stats(),
-
     /** Terminates every thread (what they were doing fails with 503). */
     close: () => pool.close(),
   };
 }
 
 export type ModelThreads = ReturnType<typeof createModelThreads>;
+
+/** The pool of model threads the settings describe. */
+function modelThreadPool(
+  config: ModelThreadsConfig,
+  onThreadExit: (threadId: number, error: Error) => void,
+) {
+  const init: ModelThreadInit = {
+    backend: config.TRAIN_BACKEND,
+    ...(config.TRAIN_THREADS !== undefined ? { backendThreads: config.TRAIN_THREADS } : {}),
+    // Each thread keeps its own models: together they stay within MODEL_CACHE_BYTES.
+    cacheBytes: Math.floor(config.MODEL_CACHE_BYTES / config.PREDICT_THREADS),
+  };
+  return createThreadPool({
+    start: () => startModelThread(init),
+    size: config.PREDICT_THREADS,
+    queueLength: config.PREDICT_QUEUE_LENGTH,
+    describeLimit: (size, queueLength) =>
+      `all ${size} model threads (PREDICT_THREADS) are busy and ${queueLength} requests ` +
+      `already wait for one (PREDICT_QUEUE_LENGTH)`,
+    onThreadExit,
+  });
+}
+
+/**
+ * Runs `use` with the checkpoint at `location` downloaded into a scratch directory under
+ * `scratchRoot` (created if missing), removed afterwards. Files missing or corrupt in the store
+ * make the checkpoint unusable.
+ */
+async function withDownloadedCheckpoint<T>(
+  artifacts: ArtifactStore,
+  scratchRoot: string,
+  location: string,
+  use: (dir: string) => Promise<T>,
+): Promise<T> {
+  await mkdir(scratchRoot, { recursive: true });
+  const tmp = await mkdtemp(path.join(scratchRoot, 'model-'));
+  try {
+    const dir = path.join(tmp, 'checkpoint');
+    try {
+      await downloadCheckpoint(artifacts, location, dir);
+    } catch (error) {
+      if (!isUnusableCheckpoint(error)) throw error;
+      throw new CheckpointUnusableError(error.message);
+    }
+    return await use(dir);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+}
 
 /** A thread's refusal as the run domain's error. */
 function failureError(answer: ModelThreadAnswer & { ok: false }): Error {

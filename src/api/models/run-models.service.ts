@@ -64,9 +64,6 @@ export function createRunModelsService(deps: RunModelsDeps) {
       return { runId, checkpoint: { id, step }, predictions };
     },
 
-    /** Model threads running and busy, requests waiting. */
-    threadStats: () => threads.stats(),
-
     /** Terminates the model threads and frees every model they hold. */
     close(): Promise<void> {
       return threads.close();

@@ -140,99 +140,117 @@ interface Waiter {
   fail(error: Error): void;
 }
 
-export function createThreadPool(options: ThreadPoolOptions): ThreadPool {
-  const size = Math.max(1, options.size);
-  const slots: Slot[] = Array.from({ length: size }, () => ({ thread: undefined, busy: false }));
-  const waiting: Waiter[] = [];
-  let threadIds = 0;
-  let closed = false;
-  /** Moving average of one piece of work, for Retry-After. */
-  let averageMs = 1000;
+/** Waits for a slot until one frees up, the pool closes or `signal` aborts. */
+function waitForSlot(waiting: Waiter[], signal: AbortSignal | undefined): Promise<Slot> {
+  return new Promise<Slot>((resolve, reject) => {
+    const onAbort = () => {
+      waiting.splice(waiting.indexOf(waiter), 1);
+      reject(signal?.reason as Error);
+    };
+    const waiter: Waiter = {
+      take: (slot) => {
+        signal?.removeEventListener('abort', onAbort);
+        resolve(slot);
+      },
+      fail: (error) => {
+        signal?.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+    waiting.push(waiter);
+  });
+}
 
-  function threadOf(slot: Slot): LiveThread {
+class BoundedThreadPool implements ThreadPool {
+  private readonly slots: Slot[];
+  private readonly waiting: Waiter[] = [];
+  private threadIds = 0;
+  private closed = false;
+  /** Moving average of one piece of work, for Retry-After. */
+  private averageMs = 1000;
+
+  constructor(private readonly options: ThreadPoolOptions) {
+    this.slots = Array.from({ length: Math.max(1, options.size) }, () => ({
+      thread: undefined,
+      busy: false,
+    }));
+  }
+
+  async use<T>(
+    work: (thread: PoolThread) => Promise<T>,
+    { prefer, signal }: { prefer?: (thread: PoolThread) => boolean; signal?: AbortSignal } = {},
+  ): Promise<T> {
+    const slot = await this.acquire(prefer, signal);
+    const started = performance.now();
+    try {
+      return await work(this.threadOf(slot));
+    } finally {
+      this.averageMs = 0.8 * this.averageMs + 0.2 * (performance.now() - started);
+      this.release(slot);
+    }
+  }
+
+  stats() {
+    return {
+      threads: this.slots.filter((s) => s.thread).length,
+      busy: this.slots.filter((s) => s.busy).length,
+      waiting: this.waiting.length,
+    };
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    const reason = new ThreadPoolClosedError('the API is shutting down');
+    for (const waiter of this.waiting.splice(0)) waiter.fail(reason);
+    await Promise.all(this.slots.map((slot) => slot.thread?.stop(reason)));
+  }
+
+  /** The slot's thread, started (again, after a crash) when it has none. */
+  private threadOf(slot: Slot): LiveThread {
     if (slot.thread) return slot.thread;
-    const id = ++threadIds;
-    const thread = new LiveThread(id, options.start(), (error) => {
+    const id = ++this.threadIds;
+    const thread = new LiveThread(id, this.options.start(), (error) => {
       if (slot.thread === thread) slot.thread = undefined;
-      if (!closed) options.onThreadExit?.(id, error);
+      if (!this.closed) this.options.onThreadExit?.(id, error);
     });
     slot.thread = thread;
     return thread;
   }
 
-  function release(slot: Slot): void {
+  private release(slot: Slot): void {
     slot.busy = false;
-    const next = waiting.shift();
+    const next = this.waiting.shift();
     if (next) {
       slot.busy = true;
       next.take(slot);
     }
   }
 
-  function acquire(
+  /** A free slot (one whose thread `prefer`s first), a place in the queue, or a refusal. */
+  private acquire(
     prefer: ((thread: PoolThread) => boolean) | undefined,
     signal: AbortSignal | undefined,
   ): Promise<Slot> {
-    if (closed) return Promise.reject(new ThreadPoolClosedError('the API is shutting down'));
+    if (this.closed) return Promise.reject(new ThreadPoolClosedError('the API is shutting down'));
     signal?.throwIfAborted();
-    const free = slots.filter((slot) => !slot.busy);
+    const free = this.slots.filter((slot) => !slot.busy);
     const slot = free.find((s) => s.thread !== undefined && prefer?.(s.thread) === true) ?? free[0];
     if (slot) {
       slot.busy = true;
       return Promise.resolve(slot);
     }
-    if (waiting.length >= options.queueLength) {
-      const seconds = Math.ceil((averageMs * (waiting.length + 1)) / size / 1000);
-      return Promise.reject(
-        new ThreadPoolFullError(
-          `${options.describeLimit(size, options.queueLength)}; retry in ${Math.max(1, seconds)} s`,
-          Math.min(60, Math.max(1, seconds)),
-        ),
-      );
-    }
-    return new Promise<Slot>((resolve, reject) => {
-      const onAbort = () => {
-        waiting.splice(waiting.indexOf(waiter), 1);
-        reject(signal?.reason as Error);
-      };
-      const waiter: Waiter = {
-        take: (s) => {
-          signal?.removeEventListener('abort', onAbort);
-          resolve(s);
-        },
-        fail: (error) => {
-          signal?.removeEventListener('abort', onAbort);
-          reject(error);
-        },
-      };
-      signal?.addEventListener('abort', onAbort, { once: true });
-      waiting.push(waiter);
-    });
+    if (this.waiting.length < this.options.queueLength) return waitForSlot(this.waiting, signal);
+    const size = this.slots.length;
+    const waited = (this.averageMs * (this.waiting.length + 1)) / size / 1000;
+    const seconds = Math.min(60, Math.max(1, Math.ceil(waited)));
+    const limit = this.options.describeLimit(size, this.options.queueLength);
+    return Promise.reject(new ThreadPoolFullError(`${limit}; retry in ${seconds} s`, seconds));
   }
+}
 
-  return {
-    async use(work, { prefer, signal } = {}) {
-      const slot = await acquire(prefer, signal);
-      const started = performance.now();
-      try {
-        return await work(threadOf(slot));
-      } finally {
-        averageMs = 0.8 * averageMs + 0.2 * (performance.now() - started);
-        release(slot);
-      }
-    },
-    stats: () => ({
-      threads: slots.filter((s) => s.thread).length,
-      busy: slots.filter((s) => s.busy).length,
-      waiting: waiting.length,
-    }),
-    async close() {
-      closed = true;
-      const reason = new ThreadPoolClosedError('the API is shutting down');
-      for (const waiter of waiting.splice(0)) waiter.fail(reason);
-      await Promise.all(slots.map((slot) => slot.thread?.stop(reason)));
-    },
-  };
+export function createThreadPool(options: ThreadPoolOptions): ThreadPool {
+  return new BoundedThreadPool(options);
 }
 
 /**
