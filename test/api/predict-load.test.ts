@@ -118,11 +118,12 @@ async function noisyPng(size: number): Promise<Buffer> {
     .toBuffer();
 }
 
-async function predict(base: TestApi, body: Buffer, type = 'image/png') {
+async function predict(base: TestApi, body: Buffer, type = 'image/png', signal?: AbortSignal) {
   const res = await fetch(`${base.url}/v1/runs/${runId}/predict`, {
     method: 'POST',
     headers: { authorization: `Bearer ${base.key}`, 'content-type': type },
     body,
+    ...(signal ? { signal } : {}),
   });
   return { status: res.status, headers: res.headers, json: (await res.json()) as any };
 }
@@ -178,6 +179,23 @@ describe('predict under load', () => {
     expect(statuses.every((s) => s === 200 || s === 503)).toBe(true);
     // The pool is not worse for it: the next prediction is served.
     expect((await predict(tight, image)).status).toBe(200);
+  }, 120_000);
+
+  it('frees the place in the queue of a client that went away', async () => {
+    const image = await noisyPng(256);
+    const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+    const running = predict(tight, image);
+    await sleep(300);
+    const leaving = new AbortController();
+    const left = predict(tight, image, 'image/png', leaving.signal).catch((e: unknown) => e);
+    await sleep(300);
+    leaving.abort();
+    expect(await left).toBeInstanceOf(Error);
+    await sleep(100);
+    // Its place is free again: the next request waits in it instead of being refused.
+    const next = await predict(tight, image);
+    expect(next.status, JSON.stringify(next.json)).toBe(200);
+    expect((await running).status).toBe(200);
   }, 120_000);
 
   it('refuses TIFF, GIF and SVG bytes whatever the Content-Type says', async () => {

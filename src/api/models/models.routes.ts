@@ -1,6 +1,6 @@
 /** `GET /v1/runs/:id/model` (export) and `POST /v1/runs/:id/predict`, declared with their schemas. */
 import { z } from 'zod';
-import { problemSchema } from '../errors.js';
+import { HttpError, problemSchema } from '../errors.js';
 import { defineRoute, type RouteSpec } from '../route.js';
 import { runIdParams } from '../runs/runs.schemas.js';
 import type { Request, Response } from 'express';
@@ -28,7 +28,9 @@ export const predictionResponse = z.object({
 function clientGone(res: Response): AbortSignal {
   const controller = new AbortController();
   res.once('close', () => {
-    if (!res.writableFinished) controller.abort(new Error('the client went away'));
+    // An HttpError: nobody is left to answer, and it is no server fault to log.
+    const gone = new HttpError(503, 'Service Unavailable', 'the client went away');
+    if (!res.writableFinished) controller.abort(gone);
   });
   return controller.signal;
 }
