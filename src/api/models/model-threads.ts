@@ -74,19 +74,19 @@ function startModelThread(init: ModelThreadInit): Worker {
   return new Worker(code, { eval: true, workerData: init });
 }
 
-export function createModelThreads(deps: {
+export interface ModelThreadsDeps {
   artifacts: ArtifactStore;
   config: ModelThreadsConfig;
   logger: Logger;
-}) {
+}
+
+export function createModelThreads(deps: ModelThreadsDeps) {
   const { config, logger } = deps;
   const scratchRoot = path.resolve(config.SCRATCH_ROOT);
   /** What each live thread holds (by thread id), from its latest answer. */
   const holds = new Map<number, Set<string>>();
-  const backends = new Map<number, string>();
   const pool = modelThreadPool(config, (threadId, error) => {
     holds.delete(threadId);
-    backends.delete(threadId);
     logger.error(
       { err: error, threadId },
       'a model thread stopped; the next request starts another',
@@ -95,17 +95,11 @@ export function createModelThreads(deps: {
 
   /** Posts `request` to `thread` and records what the thread holds afterwards. */
   async function ask(thread: PoolThread, request: ModelThreadRequest): Promise<ModelThreadAnswer> {
-    // The image goes as a copy the thread owns: the body's buffer may be a slice of Node's
-    // shared pool, which must never be transferred away.
-    const sent =
-      request.op === 'predict' ? { ...request, image: new Uint8Array(request.image) } : request;
-    const transfer = sent.op === 'predict' ? [sent.image.buffer as ArrayBuffer] : [];
-    const answer = await thread.request<ModelThreadAnswer>(sent, transfer);
-    holds.set(thread.id, new Set(answer.cached));
-    if (!backends.has(thread.id)) {
-      backends.set(thread.id, answer.backend);
+    const answer = await post(thread, request);
+    if (!holds.has(thread.id)) {
       logger.info({ threadId: thread.id, backend: answer.backend }, 'model thread ready');
     }
+    holds.set(thread.id, new Set(answer.cached));
     return answer;
   }
 
@@ -165,6 +159,16 @@ export function createModelThreads(deps: {
 }
 
 export type ModelThreads = ReturnType<typeof createModelThreads>;
+
+/**
+ * Posts `request` to `thread`. The image goes as a copy the thread owns: the body's buffer may
+ * be a slice of Node's shared pool, which must never be transferred away.
+ */
+function post(thread: PoolThread, request: ModelThreadRequest): Promise<ModelThreadAnswer> {
+  if (request.op !== 'predict') return thread.request<ModelThreadAnswer>(request);
+  const image = new Uint8Array(request.image);
+  return thread.request<ModelThreadAnswer>({ ...request, image }, [image.buffer as ArrayBuffer]);
+}
 
 /** The pool of model threads the settings describe. */
 function modelThreadPool(
