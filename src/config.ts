@@ -91,6 +91,17 @@ const envSchema = z.object({
     .min(1024)
     .default(10 * 1024 * 1024),
   /**
+   * Worker threads of the API that decode predict images and run models (predict and export),
+   * off the event loop. Each keeps its own models, within MODEL_CACHE_BYTES / PREDICT_THREADS.
+   * @defaultValue 1
+   */
+  PREDICT_THREADS: z.coerce.number().int().min(1).max(64).default(1),
+  /**
+   * Predict and export requests that may wait for a busy model thread; past it they get 503
+   * with Retry-After. @defaultValue 8
+   */
+  PREDICT_QUEUE_LENGTH: z.coerce.number().int().min(0).max(10_000).default(8),
+  /**
    * Comma-separated API keys with every scope, kept in step with the database at API start
    * (listed keys are added, env keys no longer listed are revoked). Each at least 32 characters.
    */

@@ -12,6 +12,7 @@ import type { Logger } from '../logger.js';
 import {
   CheckpointUnusableError,
   ModelNotExportableError,
+  ModelUnavailableError,
   QueueUnavailableError,
   RunConflictError,
   RunNotFoundError,
@@ -150,6 +151,10 @@ export function domainErrorToHttp(error: unknown): HttpError | undefined {
     return new HttpError(409, 'Checkpoint unusable', error.message);
   if (error instanceof ModelNotExportableError)
     return new HttpError(422, 'Not exportable', error.message);
+  if (error instanceof ModelUnavailableError) {
+    const retryAfter = { 'Retry-After': String(error.retryAfterSeconds) };
+    return new HttpError(503, 'Service Unavailable', error.message, [], retryAfter);
+  }
   if (error instanceof UnusableInputError) {
     const errors = [{ path: error.field, message: error.message }];
     return error.malformed

@@ -85,8 +85,8 @@ async function shutdown(signal: string): Promise<void> {
   );
   await closed;
   clearTimeout(backstop);
-  models.close();
   await Promise.allSettled([
+    models.close(), // terminates the model threads
     queue.close(),
     jobEvents.close(),
     eventHub.close(),

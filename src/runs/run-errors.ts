@@ -59,3 +59,17 @@ export interface RunError {
   attempt: number;
   unrecoverable: boolean;
 }
+
+/**
+ * The run's model cannot be served now (every model thread is busy and the queue is full, or
+ * the thread serving it stopped); the caller may try again after `retryAfterSeconds`.
+ */
+export class ModelUnavailableError extends Error {
+  override name = 'ModelUnavailableError';
+  constructor(
+    message: string,
+    readonly retryAfterSeconds: number,
+  ) {
+    super(message);
+  }
+}

@@ -3,6 +3,7 @@ import { domainErrorToHttp, HttpError } from '../../src/api/errors.js';
 import {
   CheckpointUnusableError,
   ModelNotExportableError,
+  ModelUnavailableError,
   QueueUnavailableError,
   RunConflictError,
   RunNotFoundError,
@@ -29,6 +30,17 @@ describe('the HTTP face of the run domain errors', () => {
         detail: error.message,
       });
     }
+  });
+
+  it('answers a model that cannot be served now with 503 and Retry-After', () => {
+    const error = new ModelUnavailableError('all 1 model threads (PREDICT_THREADS) are busy', 7);
+    const http = domainErrorToHttp(error);
+    expect(http).toBeInstanceOf(HttpError);
+    expect({ status: http!.status, detail: http!.message, headers: http!.headers }).toEqual({
+      status: 503,
+      detail: error.message,
+      headers: { 'Retry-After': '7' },
+    });
   });
 
   it('leaves other errors to the 500 path', () => {

@@ -58,6 +58,8 @@ beforeAll(async () => {
       SCRATCH_ROOT: os.tmpdir(),
       TRAIN_BACKEND: 'cpu',
       TRAIN_THREADS: 1,
+      PREDICT_THREADS: 1,
+      PREDICT_QUEUE_LENGTH: 1,
     },
     logger,
   });
@@ -78,7 +80,7 @@ beforeAll(async () => {
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });
 afterAll(async () => {
-  models?.close();
+  await models?.close();
   await artifacts?.close();
   await new Promise((resolve) => server?.close(resolve));
   await missing?.$disconnect();

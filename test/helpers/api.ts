@@ -45,6 +45,10 @@ export interface TestApiOptions {
   scratchRoot?: string;
   /** @defaultValue 512 MiB */
   modelCacheBytes?: number;
+  /** Threads that decode images and run models (PREDICT_THREADS). @defaultValue 1 */
+  predictThreads?: number;
+  /** Model requests that may wait for a thread (PREDICT_QUEUE_LENGTH). @defaultValue 16 */
+  predictQueueLength?: number;
 }
 
 /**
@@ -81,6 +85,8 @@ export async function startApi(
       SCRATCH_ROOT: options.scratchRoot ?? os.tmpdir(),
       TRAIN_BACKEND: 'wasm',
       TRAIN_THREADS: 1,
+      PREDICT_THREADS: options.predictThreads ?? 1,
+      PREDICT_QUEUE_LENGTH: options.predictQueueLength ?? 16,
     },
     logger,
   });
@@ -117,7 +123,7 @@ export async function startApi(
       await eventHub.close();
       await cancels.close();
       await redis.quit();
-      models.close();
+      await models.close();
       await artifacts.close();
     },
   };

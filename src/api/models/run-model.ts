@@ -1,26 +1,20 @@
 /**
- * The TensorFlow.js half of model export and prediction, loaded by the API only when a model
- * route is first used (the API starts without TensorFlow.js): build a run's GoogLeNet, load a
- * checkpoint from the artifact store into it, keep its main head; pack that as a plain Layers
- * model archive; classify images with it.
+ * The TensorFlow.js half of model export and prediction, loaded only in the API's model threads
+ * (model-thread.ts), never on its event loop: build a run's GoogLeNet, load a downloaded
+ * checkpoint into it, keep its main head; write that as a plain Layers model; classify images
+ * with it.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import path from 'node:path';
-import { Readable } from 'node:stream';
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import tar from 'tar-stream';
-import type { ArtifactStore } from '../../artifacts/artifact-store.js';
-import { downloadCheckpoint } from '../../checkpoints/checkpoint-download.js';
 import { SYNTHETIC_NORMALIZATION } from '../../data/synthetic.js';
 import type { DataInfo } from '../../spec/data-info.js';
 import type { TrainRunSpec } from '../../spec/train-run-spec.js';
-import { loadBackend, type BackendPreference } from '../../model/backend.js';
+import { loadBackend, type BackendPreference, type LoadedBackend } from '../../model/backend.js';
 import { loadCheckpoint } from '../../checkpoints/checkpoint.js';
 import { createGoogLeNet } from '../../model/googlenet.js';
 import {
   exportLayersModel,
-  WEIGHTS_FILE,
+  type ExportedLayersModel,
   type ExportMetadata,
 } from '../../model/layers-model-export.js';
 import { mainHeadModel } from '../../model/main-head-model.js';
@@ -36,12 +30,25 @@ export interface Prediction {
   probability: number;
 }
 
-let backend: Promise<unknown> | undefined;
-
-/** Loads the compute backend once per process (the same preference order as the worker). */
-export function ensureBackend(preference: BackendPreference, threads?: number): Promise<unknown> {
-  backend ??= loadBackend({ backend: preference, ...(threads !== undefined ? { threads } : {}) });
-  return backend;
+/**
+ * Loads the compute backend of a model thread: wasm or cpu. tfjs-node's native add-on is not
+ * used in worker threads (loading it in a second thread fails: tfjs issues 2079 and 8388), so a
+ * preference for it, or `auto`, takes wasm and else cpu.
+ */
+export async function loadThreadBackend(
+  preference: BackendPreference,
+  threads?: number,
+): Promise<LoadedBackend> {
+  const candidates = preference === 'wasm' || preference === 'cpu' ? [preference] : ['wasm', 'cpu'];
+  let failure: unknown;
+  for (const backend of candidates as Array<'wasm' | 'cpu'>) {
+    try {
+      return await loadBackend({ backend, ...(threads !== undefined ? { threads } : {}) });
+    } catch (error) {
+      failure = error;
+    }
+  }
+  throw failure;
 }
 
 /** Label names for a run's classes: as its data set named them, else numbered. */
@@ -52,21 +59,19 @@ function labelsOf(spec: TrainRunSpec, dataInfo?: DataInfo): string[] {
   );
 }
 
-/**
- * Downloads the checkpoint at `location` (into a temporary directory under `scratchRoot`,
- * removed afterwards), loads it into the run's network and returns the main head alone.
- */
-export async function loadRunModel(options: {
-  artifacts: ArtifactStore;
-  scratchRoot: string;
+/** A checkpoint downloaded into `dir`, and what the run says about its model. */
+export interface ModelSource {
+  dir: string;
   runId: string;
   spec: TrainRunSpec;
-  location: string;
   step: number;
   /** The classes and normalisation the run stored (synthetic data's fixed ones when absent). */
   dataInfo?: DataInfo;
-}): Promise<RunModel> {
-  const { spec } = options;
+}
+
+/** Loads the checkpoint in `source.dir` into the run's network and returns the main head alone. */
+export async function loadRunModel(source: ModelSource): Promise<RunModel> {
+  const { spec } = source;
   const config = {
     numClasses: spec.model.numClasses,
     inputSize: spec.model.inputSize,
@@ -76,12 +81,9 @@ export async function loadRunModel(options: {
     norm: spec.model.norm,
     seed: spec.train.seed,
   };
-  const tmp = await mkdtemp(path.join(path.resolve(options.scratchRoot), 'model-'));
   const trained = createGoogLeNet(config);
   try {
-    const dir = path.join(tmp, 'checkpoint');
-    await downloadCheckpoint(options.artifacts, options.location, dir);
-    const loaded = await loadCheckpoint(dir, trained);
+    const loaded = await loadCheckpoint(source.dir, trained);
     tf.dispose([...loaded.optimizer.slots.values()]);
     const model = mainHeadModel(trained, config);
     const bytes = model.weights.reduce(
@@ -93,40 +95,31 @@ export async function loadRunModel(options: {
       bytes,
       dispose: () => model.dispose(),
       metadata: {
-        labels: labelsOf(spec, options.dataInfo),
+        labels: labelsOf(spec, source.dataInfo),
         inputSize: spec.model.inputSize,
         channels: spec.model.channels,
         colorSpace: spec.model.channels === 3 ? 'rgb' : 'grayscale',
         normalization: {
           scale: 1 / 255,
           mean:
-            options.dataInfo?.normalization.mean ??
+            source.dataInfo?.normalization.mean ??
             Array(spec.model.channels).fill(SYNTHETIC_NORMALIZATION.mean),
           std:
-            options.dataInfo?.normalization.std ??
+            source.dataInfo?.normalization.std ??
             Array(spec.model.channels).fill(SYNTHETIC_NORMALIZATION.std),
         },
         output: 'logits',
-        source: { runId: options.runId, checkpointStep: options.step },
+        source: { runId: source.runId, checkpointStep: source.step },
       },
     };
   } finally {
     trained.dispose();
-    await rm(tmp, { recursive: true, force: true });
   }
 }
 
-/** model.json and the weights file as one tar archive. */
-export async function exportArchive(run: RunModel): Promise<Readable> {
-  const { modelJson, weights } = await exportLayersModel(run.model, run.metadata);
-  const pack = tar.pack();
-  pack.entry({ name: 'model.json' }, `${JSON.stringify(modelJson, null, 2)}\n`);
-  pack.entry(
-    { name: WEIGHTS_FILE },
-    Buffer.from(weights.buffer, weights.byteOffset, weights.byteLength),
-  );
-  pack.finalize();
-  return Readable.from(pack);
+/** model.json and the weights of a loaded model (packed into an archive by the caller). */
+export function exportRunModel(run: RunModel): Promise<ExportedLayersModel> {
+  return exportLayersModel(run.model, run.metadata);
 }
 
 /**

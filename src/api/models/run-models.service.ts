@@ -1,33 +1,25 @@
 /**
  * A run's trained model as users take it away (export) or query it (predict). Picks the
- * checkpoint, keeps loaded models in a memory-bounded LRU cache, and loads TensorFlow.js (and
- * the compute backend) only on first use, so the rest of the API starts without it.
+ * checkpoint; the model itself is loaded, cached and run in the API's model threads
+ * (model-threads.ts), so TensorFlow.js never runs on the event loop.
  */
-import path from 'node:path';
 import type { Readable } from 'node:stream';
 import type { ArtifactStore } from '../../artifacts/artifact-store.js';
-import { isUnusableCheckpoint } from '../../checkpoints/checkpoint-download.js';
-import type { Config } from '../../config.js';
 import type { PrismaClient } from '../../db/index.js';
 import { dataInfoSchema } from '../../spec/data-info.js';
 import { metricIsBetter } from '../../spec/metric-name.js';
-import { trainRunSpecSchema, type TrainRunSpec } from '../../spec/train-run-spec.js';
+import { trainRunSpecSchema } from '../../spec/train-run-spec.js';
 import type { Logger } from '../../logger.js';
-import {
-  CheckpointUnusableError,
-  ModelNotExportableError,
-  RunConflictError,
-  RunNotFoundError,
-} from '../../runs/run-errors.js';
-import { imagePixels } from './image-input.js';
-import { createModelCache } from './model-cache.js';
+import { RunConflictError, RunNotFoundError } from '../../runs/run-errors.js';
+import { modelArchive } from './model-archive.js';
+import { createModelThreads, type ModelThreadsConfig, type ModelToServe } from './model-threads.js';
 import type { CheckpointSelector } from './models.schemas.js';
-import type { Prediction, RunModel } from './run-model.js';
+import type { Prediction } from './run-model.js';
 
 export interface RunModelsDeps {
   prisma: PrismaClient;
   artifacts: ArtifactStore;
-  config: Pick<Config, 'MODEL_CACHE_BYTES' | 'SCRATCH_ROOT' | 'TRAIN_BACKEND' | 'TRAIN_THREADS'>;
+  config: ModelThreadsConfig;
   logger: Logger;
 }
 
@@ -36,98 +28,63 @@ const TOP_K = 5;
 
 /**
  * Export and prediction for training runs' checkpoints. Throws the run domain's errors
- * (src/runs/run-errors.ts): not found, not a training run, checkpoint unusable, not exportable.
+ * (src/runs/run-errors.ts): not found, not a training run, checkpoint unusable, not exportable,
+ * unreadable image, model threads busy.
  */
 export function createRunModelsService(deps: RunModelsDeps) {
   const { prisma } = deps;
-  const cache = createModelCache<RunModel>(deps.config.MODEL_CACHE_BYTES);
-  const loadEngine = lazyEngine(deps.config);
-
-  /** Runs `use` with the cached (or freshly loaded) main-head model of `resolved`. */
-  async function withModel<T>(
-    runId: string,
-    resolved: ResolvedModel,
-    use: (model: RunModel, e: Engine) => Promise<T> | T,
-  ): Promise<T> {
-    const e = await loadEngine();
-    return cache.use(
-      resolved.checkpoint.id,
-      () => {
-        deps.logger.info({ runId, step: resolved.checkpoint.step }, 'loading model into the cache');
-        return loadModel(e, deps, runId, resolved);
-      },
-      (model) => use(model, e),
-    );
-  }
+  const threads = createModelThreads(deps);
 
   return {
     /** The Layers model archive (tar: model.json + weights) of the selected checkpoint. */
     async exportModel(
       runId: string,
       selector: CheckpointSelector,
+      signal?: AbortSignal,
     ): Promise<{ fileName: string; archive: Readable }> {
       const resolved = await resolveModel(prisma, runId, selector);
-      const archive = await withModel(runId, resolved, (model, e) => exportArchive(e, model));
+      const { modelJson, weights } = await threads.exportModel(resolved, signal);
       const fileName = `googlenet-${runId}-step-${resolved.checkpoint.step}.tar`;
-      return { fileName, archive };
+      return { fileName, archive: modelArchive(modelJson, weights) };
     },
 
     /** Top-5 classes of one image, from the run's best checkpoint (else its latest). */
     async predict(
       runId: string,
-      image: Buffer,
+      image: Uint8Array,
+      signal?: AbortSignal,
     ): Promise<{
       runId: string;
       checkpoint: { id: string; step: number };
       predictions: Prediction[];
     }> {
       const resolved = await resolveModel(prisma, runId, 'best');
-      const { model: m } = resolved.spec;
-      const pixels = await imagePixels(image, m.inputSize, m.channels);
-      const predictions = await withModel(runId, resolved, (model, e) =>
-        e.predictTopK(model, pixels, TOP_K),
-      );
+      const predictions = await threads.predict(resolved, image, TOP_K, signal);
       const { id, step } = resolved.checkpoint;
       return { runId, checkpoint: { id, step }, predictions };
     },
 
-    /** Frees every cached model. */
-    close(): void {
-      cache.clear();
+    /** Terminates the model threads and frees every model they hold. */
+    close(): Promise<void> {
+      return threads.close();
     },
   };
 }
 
 export type RunModelsService = ReturnType<typeof createRunModelsService>;
 
-/** TensorFlow.js and the model code built on it, loaded on first use. */
-type Engine = typeof import('./run-model.js');
-
-/**
- * Returns a loader of the engine that imports TensorFlow.js and readies the compute backend on
- * its first call only, so the rest of the API starts (and runs) without them.
- */
-function lazyEngine(config: RunModelsDeps['config']): () => Promise<Engine> {
-  let engine: Promise<Engine> | undefined;
-  return async () => {
-    engine ??= import('./run-model.js');
-    const e = await engine;
-    await e.ensureBackend(config.TRAIN_BACKEND, config.TRAIN_THREADS);
-    return e;
-  };
-}
-
-/** A training run's spec and data info, with the checkpoint a selector picked. */
-type ResolvedModel = Awaited<ReturnType<typeof resolveModel>>;
-
 /** The run's spec and the checkpoint `selector` names; not found when either is missing. */
-async function resolveModel(prisma: PrismaClient, runId: string, selector: CheckpointSelector) {
+async function resolveModel(
+  prisma: PrismaClient,
+  runId: string,
+  selector: CheckpointSelector,
+): Promise<ModelToServe> {
   const run = await prisma.run.findUnique({ where: { id: runId } });
   if (!run) throw new RunNotFoundError(`run ${runId}`);
   if (run.kind !== 'train') {
     throw new RunConflictError(`run ${runId} is not a training run`);
   }
-  const spec: TrainRunSpec = trainRunSpecSchema.parse(run.config);
+  const spec = trainRunSpecSchema.parse(run.config);
   const rows = await prisma.checkpoint.findMany({
     where: { runId },
     orderBy: { step: 'desc' },
@@ -138,7 +95,7 @@ async function resolveModel(prisma: PrismaClient, runId: string, selector: Check
     throw new RunNotFoundError(`checkpoint ${which} of run ${runId}`);
   }
   const info = dataInfoSchema.safeParse(run.dataInfo);
-  return { spec, checkpoint, dataInfo: info.success ? info.data : undefined };
+  return { runId, spec, checkpoint, dataInfo: info.success ? info.data : undefined };
 }
 
 /**
@@ -164,41 +121,4 @@ function pickCheckpoint<C extends { step: number; metrics: unknown }>(
     }
   }
   return checkpoint;
-}
-
-/** Loads the main-head model of `resolved`'s checkpoint; its stored files may be unusable. */
-async function loadModel(
-  e: Engine,
-  deps: RunModelsDeps,
-  runId: string,
-  resolved: ResolvedModel,
-): Promise<RunModel> {
-  const { spec, checkpoint, dataInfo } = resolved;
-  try {
-    return await e.loadRunModel({
-      artifacts: deps.artifacts,
-      scratchRoot: path.resolve(deps.config.SCRATCH_ROOT),
-      runId,
-      spec,
-      location: checkpoint.location,
-      step: checkpoint.step,
-      ...(dataInfo ? { dataInfo } : {}),
-    });
-  } catch (error) {
-    if (!isUnusableCheckpoint(error)) throw error;
-    throw new CheckpointUnusableError(error.message);
-  }
-}
-
-/** The model's Layers archive; a model the format cannot hold is not exportable. */
-async function exportArchive(e: Engine, model: RunModel): Promise<Readable> {
-  try {
-    return await e.exportArchive(model);
-  } catch (error) {
-    // Matched by name: the model code (and its ExportError class) is imported only on first use.
-    if (error instanceof Error && error.name === 'ExportError') {
-      throw new ModelNotExportableError(error.message);
-    }
-    throw error;
-  }
 }
