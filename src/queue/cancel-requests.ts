@@ -10,6 +10,8 @@ const TTL_SECONDS = 24 * 3600;
 
 export interface CancelRequests {
   request(runId: string): Promise<void>;
+  /** Forgets a request, so a run retried after it failed is not cancelled by an old one. */
+  withdraw(runId: string): Promise<void>;
   /** The subset of `runIds` whose cancellation was requested. */
   requested(runIds: string[]): Promise<string[]>;
   close(): Promise<void>;
@@ -24,6 +26,9 @@ export function createCancelRequests(redisUrl: string, prefix: string): CancelRe
   return {
     async request(runId) {
       await redis.set(key(runId), '1', 'EX', TTL_SECONDS);
+    },
+    async withdraw(runId) {
+      await redis.del(key(runId));
     },
     async requested(runIds) {
       if (runIds.length === 0) return [];

@@ -3,7 +3,9 @@
  * from there resumes it from its checkpoint.
  */
 import { describe, expect, it } from 'vitest';
+import { createCancelRequests } from '../../src/queue/cancel-requests.js';
 import { getJson, postJson } from '../helpers/api.js';
+import { REDIS_URL } from '../helpers/queue.js';
 import { faultRunBody, useFaultRig, STEPS_PER_EPOCH, waitForKillPoint } from './rig.js';
 
 const rig = useFaultRig('dead_letter', { attempts: 1 });
@@ -31,6 +33,11 @@ describe('dead letters', () => {
     });
     expect(letters.json.items[0].job.failedReason).toMatch(/training process exited/);
 
+    // A cancel asked for while the run was failing (too late to be honoured) must not end the
+    // retried run when a worker takes it.
+    const cancels = createCancelRequests(REDIS_URL, rig().prefix);
+    await cancels.request(id);
+
     // Only failed runs can be retried.
     expect((await postJson(`${rig().apiUrl}/v1/runs/${other}/retry`, {})).status).toBe(409);
     const retried = await postJson(`${rig().apiUrl}/v1/runs/${id}/retry`, {});
@@ -42,6 +49,8 @@ describe('dead letters', () => {
       (r) => r.status === 'succeeded',
     );
     expect(done.resumedFromStep).toBeGreaterThanOrEqual(10);
+    expect(await cancels.requested([id])).toEqual([]);
+    await cancels.close();
     await rig().expectCompleteMetrics(id, 3 * STEPS_PER_EPOCH);
     expect((await getJson(`${rig().apiUrl}/v1/dead-letter`)).json.items).toEqual([]);
     await worker.terminate();

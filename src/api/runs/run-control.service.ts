@@ -69,6 +69,9 @@ export function createRunControl(deps: {
           throw new RunConflictError(`run ${id} still has a job in the queue (${state})`);
         await job.remove();
       }
+      // A cancel asked for while it ran (and that it failed before honouring) must not end
+      // the retried run as soon as a worker takes it.
+      await cancels.withdraw(id);
       return lifecycle.retry(id);
     },
   };
