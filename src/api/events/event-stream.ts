@@ -103,6 +103,21 @@ export function eventStreamLimits(
 }
 
 /**
+ * What a stream sends instead of an event larger than EVENT_MAX_BYTES: which event, how large,
+ * and the limit. The client reads the run (its metrics) again over REST.
+ */
+export interface TooLargeEvent {
+  type: 'too-large';
+  /** The run the event was about, when it named one. */
+  runId?: string;
+  /** The type of the event that was not sent (`metrics`). */
+  event: string;
+  bytes: number;
+  limit: number;
+  detail: string;
+}
+
+/**
  * Frames by event, for events sent to many streams (the hub hands every stream the same object):
  * a 64 KiB event relayed to 300 streams is serialised once, not 300 times.
  */
@@ -116,7 +131,7 @@ function frameOf({ type, data }: StreamEvent, maxEventBytes: number): string {
   const bytes = Buffer.byteLength(frame);
   if (bytes > maxEventBytes) {
     const runId = (data as { runId?: unknown } | null)?.runId;
-    const notice = {
+    const notice: TooLargeEvent = {
       type: 'too-large',
       ...(typeof runId === 'string' ? { runId } : {}),
       event: type,
