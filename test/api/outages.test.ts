@@ -73,7 +73,7 @@ function expectUnavailable(res: { status: number; headers: Headers; json: any },
 }
 
 describe('Redis down', () => {
-  it('cancel, /v1/queues and both event streams answer 503 with Retry-After; /healthz answers', async () => {
+  it('submit, cancel, /v1/queues and both event streams answer 503 with Retry-After; /healthz answers', async () => {
     const redis = await startPrivateRedis({ persistent: false });
     cleanups.push(() => redis.stop());
     const api = await apiOn('outage_redis', redis.url);
@@ -86,6 +86,7 @@ describe('Redis down', () => {
     const cancel = await postJson(`${api.url}/v1/runs/${id}/cancel`, {});
     expectUnavailable(cancel, /Redis/);
     expectUnavailable(await getWithin(`${api.url}/v1/queues`, api.key, 20_000), /Redis/);
+    expectUnavailable(await postJson(`${api.url}/v1/runs`, trainBody()), /queue/);
     for (const path of ['/v1/events', `/v1/runs/${id}/events`]) {
       const stream = await getWithin(`${api.url}${path}`, api.key, 20_000);
       expectUnavailable(stream, /EVENT_SUBSCRIBE_TIMEOUT_MS/);
