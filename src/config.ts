@@ -153,6 +153,40 @@ const envSchema = z.object({
    */
   AUTH_FAILURE_MAX: z.coerce.number().int().min(0).max(1_000_000).default(100),
   AUTH_FAILURE_WINDOW_SECONDS: z.coerce.number().int().min(1).max(86_400).default(300),
+  /**
+   * Bytes an event stream may have waiting in the API process for a client that does not read
+   * (a stalled or hostile one); past it the stream is closed and its memory freed (the client
+   * reconnects and reads again). @defaultValue 256 KiB
+   */
+  EVENT_STREAM_BUFFER_BYTES: z.coerce
+    .number()
+    .int()
+    .min(16 * 1024)
+    .max(1024 ** 3)
+    .default(256 * 1024),
+  /**
+   * Largest event a stream sends whole, in bytes of its frame; a larger one (a metrics batch of
+   * thousands of series) is replaced by a small `too-large` event telling the client to read
+   * the run again over REST. @defaultValue 64 KiB
+   */
+  EVENT_MAX_BYTES: z.coerce
+    .number()
+    .int()
+    .min(1024)
+    .max(1024 ** 3)
+    .default(64 * 1024),
+  /** Event streams one API key may hold open on one API process; one more gets 429. */
+  EVENT_STREAMS_PER_KEY: z.coerce.number().int().min(1).max(10_000).default(10),
+  /**
+   * How often an API process checks that the keys of its open event streams are still live: a
+   * stream whose key was revoked (keys:revoke, API_KEYS sync) ends within this time.
+   */
+  EVENT_STREAM_KEY_CHECK_MS: z.coerce.number().int().min(100).max(3_600_000).default(5000),
+  /**
+   * How long an event stream waits for its Redis subscription before it answers 503 with
+   * `Retry-After` (Redis unreachable) instead of hanging.
+   */
+  EVENT_SUBSCRIBE_TIMEOUT_MS: z.coerce.number().int().min(100).max(600_000).default(5000),
   /** Comma-separated origins allowed to call the API from a browser; empty: CORS off. */
   CORS_ORIGINS: z
     .string()

@@ -30,7 +30,7 @@ import { createDashboardRouter } from './dashboard/dashboard.router.js';
 import { deadLetterRoutes } from './dead-letter/dead-letter.routes.js';
 import { eventsRoutes } from './events/events.routes.js';
 import { createRunEventHub, type RunEventHub } from './events/run-event-hub.js';
-import { createEventStreams, type EventStreams } from './events/event-stream.js';
+import { createEventStreams, eventStreamLimits, type EventStreams } from './events/event-stream.js';
 import { INGEST_PATH, metricsRoutes } from './metrics/metrics.routes.js';
 import { createMetricsService } from './metrics/metrics.service.js';
 import { createApiMetrics, type ApiMetrics } from './observability/prometheus.js';
@@ -61,6 +61,11 @@ export type AppConfig = Pick<
   | 'RATE_LIMIT_WINDOW_SECONDS'
   | 'AUTH_FAILURE_MAX'
   | 'AUTH_FAILURE_WINDOW_SECONDS'
+  | 'EVENT_STREAM_BUFFER_BYTES'
+  | 'EVENT_MAX_BYTES'
+  | 'EVENT_STREAMS_PER_KEY'
+  | 'EVENT_STREAM_KEY_CHECK_MS'
+  | 'EVENT_SUBSCRIBE_TIMEOUT_MS'
   | 'CORS_ORIGINS'
   | 'TRUST_PROXY'
   | 'DATA_ROOT'
@@ -103,6 +108,7 @@ export interface AppDeps {
 
 /** What apiRoutes builds once per app and createApp shares with its other parts. */
 interface AppParts {
+  apiKeys: ApiKeyStore;
   events: RunEventPublisher;
   hub: RunEventHub;
   streams: EventStreams;
@@ -110,10 +116,18 @@ interface AppParts {
 }
 
 function appParts(deps: AppDeps): AppParts {
+  const apiKeys = deps.apiKeys ?? createApiKeyStore(deps.prisma);
   return {
+    apiKeys,
     events: deps.events ?? createRunEventPublisher(deps.redis, deps.config.QUEUE_PREFIX),
     hub: deps.eventHub ?? createRunEventHub(deps.redis, deps.config.QUEUE_PREFIX),
-    streams: deps.eventStreams ?? createEventStreams(),
+    streams:
+      deps.eventStreams ??
+      createEventStreams({
+        limits: eventStreamLimits(deps.config),
+        liveKeyIds: (ids) => apiKeys.liveKeyIds(ids),
+        logger: deps.logger,
+      }),
     metrics: createApiMetrics({
       queue: deps.queue,
       prisma: deps.prisma,
@@ -134,7 +148,12 @@ export function apiRoutes(deps: AppDeps, parts: AppParts = appParts(deps)): Rout
     ...runsRoutes(runs),
     ...modelsRoutes(deps.models, deps.maxImageBytes),
     ...metricsRoutes(metrics),
-    ...eventsRoutes({ prisma: deps.prisma, hub: parts.hub, streams: parts.streams }),
+    ...eventsRoutes({
+      prisma: deps.prisma,
+      hub: parts.hub,
+      streams: parts.streams,
+      subscribeTimeoutMs: deps.config.EVENT_SUBSCRIBE_TIMEOUT_MS,
+    }),
     ...deadLetterRoutes(runs),
     ...queuesRoutes(deps),
   ];
@@ -194,7 +213,7 @@ export function createApp(deps: AppDeps): Express {
   const guard = Router();
   guard.use(
     authenticate(
-      deps.apiKeys ?? createApiKeyStore(deps.prisma),
+      parts.apiKeys,
       createFailedAuthLimit({
         redis: deps.redis,
         keyPrefix: config.QUEUE_PREFIX,

@@ -18,6 +18,7 @@ import {
   RunNotFoundError,
   UnusableInputError,
 } from '../runs/run-errors.js';
+import { describeOutage, OUTAGE_RETRY_AFTER_SECONDS } from './outage-errors.js';
 
 /** `type` of each problem this API answers with: stable identifiers clients can switch on. */
 export const PROBLEM_TYPES = {
@@ -141,12 +142,14 @@ const BODY_PARSER_ERRORS: Record<string, (limit: unknown) => [number, string]> =
   'request.size.invalid': () => [400, 'the body is not as long as Content-Length says'],
 };
 
+const OUTAGE_RETRY_AFTER = { 'Retry-After': String(OUTAGE_RETRY_AFTER_SECONDS) };
+
 /** The HTTP face of the run domain's errors (src/runs/run-errors.ts); undefined for others. */
 export function domainErrorToHttp(error: unknown): HttpError | undefined {
   if (error instanceof RunNotFoundError) return new HttpError(404, 'Not Found', error.message);
   if (error instanceof RunConflictError) return new HttpError(409, 'Conflict', error.message);
   if (error instanceof QueueUnavailableError)
-    return new HttpError(503, 'Service Unavailable', error.message);
+    return new HttpError(503, 'Service Unavailable', error.message, [], OUTAGE_RETRY_AFTER);
   if (error instanceof CheckpointUnusableError)
     return new HttpError(409, 'Checkpoint unusable', error.message);
   if (error instanceof ModelNotExportableError)
@@ -160,6 +163,12 @@ export function domainErrorToHttp(error: unknown): HttpError | undefined {
     return error.malformed
       ? new HttpError(400, 'Invalid request', error.detail, errors)
       : new HttpError(422, 'Unprocessable Content', error.detail, errors);
+  }
+  // Redis or PostgreSQL unreachable (src/api/outage-errors.ts): nothing was done, try again.
+  const outage = describeOutage(error);
+  if (outage) {
+    const detail = `${outage}; retry in ${OUTAGE_RETRY_AFTER_SECONDS} s`;
+    return new HttpError(503, 'Service Unavailable', detail, [], OUTAGE_RETRY_AFTER);
   }
   return undefined;
 }

@@ -9,7 +9,7 @@ import { createLogger } from '../logger.js';
 import { createApp } from './app.js';
 import { createArtifactStore } from '../artifacts/create-artifact-store.js';
 import { createApiKeyStore } from './auth/api-key-store.js';
-import { createEventStreams } from './events/event-stream.js';
+import { createEventStreams, eventStreamLimits } from './events/event-stream.js';
 import { createRunEventHub } from './events/run-event-hub.js';
 import { createRunModelsService } from './models/run-models.service.js';
 
@@ -30,7 +30,6 @@ redis.on('error', (error) => logger.error({ err: error }, 'rate-limit redis erro
 const cancels = createCancelRequests(config.REDIS_URL, config.QUEUE_PREFIX);
 // Live run events for /v1/runs/:id/events (its own subscriber connection, made on first use).
 const eventHub = createRunEventHub(redis, config.QUEUE_PREFIX);
-const eventStreams = createEventStreams();
 // Job started/completed/failed for the Prometheus counters.
 const jobEvents = new QueueEvents(TRAINING_QUEUE, {
   connection: { url: config.REDIS_URL },
@@ -39,6 +38,12 @@ const jobEvents = new QueueEvents(TRAINING_QUEUE, {
 jobEvents.on('error', (error) => logger.warn({ err: error }, 'queue events connection error'));
 
 const apiKeys = createApiKeyStore(prisma);
+// The open streams, to end them on shutdown; each ends too when its key is revoked.
+const eventStreams = createEventStreams({
+  limits: eventStreamLimits(config),
+  liveKeyIds: (ids) => apiKeys.liveKeyIds(ids),
+  logger,
+});
 await apiKeys.syncEnvKeys(config.API_KEYS);
 const liveKeys = await prisma.apiKey.count({ where: { revokedAt: null } });
 logger.info({ envKeys: config.API_KEYS.length, liveKeys }, 'API keys ready');

@@ -40,6 +40,7 @@ import type {
   finishRunBody,
 } from '../api/runs/runs.schemas.js';
 import type { RunEvent } from '../queue/run-events.js';
+import type { TooLargeEvent } from '../api/events/event-stream.js';
 import { readSseFrames } from './sse.js';
 
 export type CreateEvalRunInput = z.input<typeof createEvalRunBody>;
@@ -49,17 +50,21 @@ export type MetricPointInput = z.input<typeof ingestMetricsBody>['points'][numbe
 
 /**
  * An event of a run's stream: a `RunEvent` as workers and the API publish it, except that the
- * `status` event opening each connection also carries the run's `progress` as it is now.
+ * `status` event opening each connection also carries the run's `progress` as it is now, and
+ * that an event over the server's EVENT_MAX_BYTES arrives as a `too-large` notice (read the run
+ * again).
  */
 export type RunStreamEvent =
   | Exclude<RunEvent, { type: 'status' }>
-  | (Extract<RunEvent, { type: 'status' }> & { progress?: RunResponse['progress'] });
+  | (Extract<RunEvent, { type: 'status' }> & { progress?: RunResponse['progress'] })
+  | TooLargeEvent;
 
 /**
  * An event of the stream of every run (`GET /v1/events`): `ready` once connected, then each run's
  * status, progress and checkpoint events (metric batches stay on the run's own stream).
  */
-export type AllRunsEvent = { type: 'ready' } | Exclude<RunEvent, { type: 'metrics' }>;
+export type AllRunsEvent =
+  { type: 'ready' } | Exclude<RunEvent, { type: 'metrics' }> | TooLargeEvent;
 
 /** Which part of which series `metrics` and `compare` answer. */
 export interface SeriesQuery {

@@ -42,8 +42,11 @@ export async function followRun(
     try {
       for await (const event of client.events(id)) {
         connected = true;
+        // A status, or an event too large for the stream: read the run again.
         const next =
-          event.type === 'status' || !run ? await client.get(id) : applyEvent(run, event);
+          event.type === 'status' || event.type === 'too-large' || !run
+            ? await client.get(id)
+            : applyEvent(run, event);
         if (next === run) continue;
         run = next;
         options.onChange(run);
@@ -80,6 +83,7 @@ export function applyEvent(run: RunResponse, event: RunStreamEvent): RunResponse
       // Read again by followRun; here only the status itself.
       return run.status === event.status ? run : { ...run, status: event.status };
     case 'checkpoint':
+    case 'too-large':
       return run;
   }
 }

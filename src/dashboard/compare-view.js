@@ -46,6 +46,8 @@ export function renderCompare(main, { api }) {
   const stops = runIds.map((id) =>
     followEvents(`/v1/runs/${encodeURIComponent(id)}/events`, (type, event) => {
       if (type === 'metrics') for (const c of charts) c.onMetrics(event);
+      // An event over EVENT_MAX_BYTES was not sent: read the series again over REST.
+      else if (type === 'too-large') for (const c of charts) c.refreshSoon();
     }),
   );
   return () => {

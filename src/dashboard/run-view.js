@@ -146,6 +146,10 @@ export function renderRun(main, runId, { api }) {
         if (event.series.some((s) => s.name === 'val/accuracy')) reloadRunSoon();
       } else if (type === 'checkpoint') {
         void loadCheckpoints();
+      } else if (type === 'too-large') {
+        // An event over EVENT_MAX_BYTES was not sent: read what it carried over REST.
+        if (!rebuilding) for (const c of charts) c.refreshSoon();
+        reloadRunSoon();
       }
     },
     (connected) => {

@@ -161,6 +161,17 @@ export function createSeriesChart(container, options) {
         }, 1000);
       } else if (changed) draw(null);
     },
+    /**
+     * Reads the whole range again within a second, coalesced like summary-only batches: for an
+     * event the server did not send because it was over EVENT_MAX_BYTES.
+     */
+    refreshSoon() {
+      if (zoomed) return;
+      refetch ??= setTimeout(() => {
+        refetch = undefined;
+        void load(null);
+      }, 1000);
+    },
     /** Reads the whole range again unless the user is zoomed in (after a reconnect). */
     refresh() {
       if (!zoomed) void load(null);

@@ -5,7 +5,7 @@ import type { Server } from 'node:http';
 import { pino } from 'pino';
 import type { Queue, QueueEvents } from 'bullmq';
 import type { Express } from 'express';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { createApp, type AppConfig } from '../../src/api/app.js';
 import { createApiKeyStore, type ApiKeyStore } from '../../src/api/auth/api-key-store.js';
 import { createRunModelsService } from '../../src/api/models/run-models.service.js';
@@ -49,6 +49,8 @@ export interface TestApiOptions {
   predictThreads?: number;
   /** Model requests that may wait for a thread (PREDICT_QUEUE_LENGTH). @defaultValue 16 */
   predictQueueLength?: number;
+  /** Options of the app's Redis connection (main.ts: no offline queue, one retry). */
+  redisOptions?: RedisOptions;
 }
 
 /**
@@ -66,7 +68,7 @@ export async function startApi(
   const prefix = queue.opts.prefix ?? 'bull';
   const redisUrl = options.redisUrl ?? REDIS_URL;
   const cancels = createCancelRequests(redisUrl, prefix);
-  const redis = new Redis(redisUrl);
+  const redis = new Redis(redisUrl, options.redisOptions ?? {});
   redis.on('error', () => undefined); // reconnects by itself; tests that restart Redis expect it
   const apiKeys = createApiKeyStore(prisma);
   const { key } = await apiKeys.create({

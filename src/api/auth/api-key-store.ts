@@ -56,6 +56,8 @@ export interface ApiKeyStore {
   revoke(idOrName: string): Promise<{ id: string; name: string }>;
   /** The live key matching `key`, or null (unknown or revoked). */
   verify(key: string): Promise<AuthenticatedKey | null>;
+  /** Which of these key ids are live (not revoked): one indexed query. */
+  liveKeyIds(ids: string[]): Promise<Set<string>>;
   /**
    * Makes the live `env` keys exactly `keys` (API_KEYS): listed keys are added (or revived) with
    * every scope, env keys no longer listed are revoked. Keys made with keys:create are untouched.
@@ -115,6 +117,15 @@ export function createApiKeyStore(prisma: PrismaClient): ApiKeyStore {
           .catch(() => undefined);
       }
       return toAuthenticated(row);
+    },
+
+    async liveKeyIds(ids) {
+      if (ids.length === 0) return new Set();
+      const rows = await prisma.apiKey.findMany({
+        where: { id: { in: ids }, revokedAt: null },
+        select: { id: true },
+      });
+      return new Set(rows.map((r) => r.id));
     },
 
     async syncEnvKeys(keys) {

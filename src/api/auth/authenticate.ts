@@ -5,7 +5,7 @@
  */
 import type { RequestHandler, Response } from 'express';
 import { ForbiddenError, UnauthorizedError } from '../errors.js';
-import { hashApiKey, type ApiKeyStore, type AuthenticatedKey } from './api-key-store.js';
+import type { ApiKeyStore, AuthenticatedKey } from './api-key-store.js';
 import type { FailedAuthLimit } from './failed-auth-limit.js';
 import { grants, requiredScope } from './scopes.js';
 
@@ -16,9 +16,9 @@ export function authenticatedKey(res: Response): AuthenticatedKey {
 }
 
 /**
- * Looks the bearer key up; every failure is the same 401 so probing learns nothing. With
- * `failures`, an address that presented too many unknown keys gets 429 before any lookup
- * (unless its key verified lately).
+ * Looks the bearer key up; every failure is the same 401 so probing learns nothing. A valid key
+ * always passes; with `failures`, an address that presented too many unknown keys gets 429 for
+ * its next unknown ones instead of 401.
  */
 export function authenticate(store: ApiKeyStore, failures?: FailedAuthLimit): RequestHandler {
   return async (req, res, next) => {
@@ -31,15 +31,11 @@ export function authenticate(store: ApiKeyStore, failures?: FailedAuthLimit): Re
           : 'the Authorization header is not `Bearer <key>`',
       );
     }
-    const address = req.ip ?? req.socket.remoteAddress ?? 'unknown';
-    const keyHash = hashApiKey(match[1]!);
-    await failures?.check(address, keyHash);
     const key = await store.verify(match[1]!);
     if (!key) {
-      await failures?.recordFailure(address);
+      await failures?.recordFailure(req.ip ?? req.socket.remoteAddress ?? 'unknown');
       throw new UnauthorizedError('the API key is unknown or revoked');
     }
-    failures?.recordSuccess(keyHash);
     res.locals['apiKey'] = key;
     next();
   };

@@ -1,19 +1,21 @@
 /**
- * A limit on failed API key lookups per client address, counted in Redis so every API replica
- * sees the same count (rate-limiter-flexible, as the per-key limit).
+ * A limit on failed API key lookups per client address, counted in Redis so every API replica,
+ * and a replica after a restart, sees the same count (rate-limiter-flexible, as the per-key limit).
  *
- * Keys have 256 random bits, so guessing one is hopeless; what the limit protects is Postgres:
- * every unknown key costs a lookup. An address that presented AUTH_FAILURE_MAX unknown or
- * revoked keys within AUTH_FAILURE_WINDOW_SECONDS gets 429 with `Retry-After` for the rest of the
- * window, before any lookup, unless it sends a key this replica verified within the window: so
- * users who share an address (an office, a proxy) with a broken or hostile client keep working.
- * Requests without a key cost no lookup and
- * are not counted. The address is Express's `req.ip`: behind a proxy, set TRUST_PROXY, or every
- * client shares the proxy's address (and its limit).
+ * A presented key is always looked up first: a valid key passes whatever its address did, on
+ * every replica, however new the key (users who share an address, an office or a proxy, with a
+ * broken or hostile client keep working). Only unknown or revoked keys are counted: once an
+ * address presented AUTH_FAILURE_MAX of them within AUTH_FAILURE_WINDOW_SECONDS, its unknown keys
+ * get 429 with `Retry-After` for the rest of the window instead of 401. Keys have 256 random bits,
+ * so guessing one is hopeless anyway; the limit slows a guesser down and tells a broken client
+ * to stop. It does not spare Postgres the lookup (an indexed read of one row, as every request
+ * costs). Requests without a key cost no lookup and are not counted. The address is Express's
+ * `req.ip`: behind a proxy, set TRUST_PROXY, or every client shares the proxy's address (and its
+ * limit).
  */
 import { isIPv6 } from 'node:net';
 import type { Redis } from 'ioredis';
-import { RateLimiterMemory, RateLimiterRedis } from 'rate-limiter-flexible';
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 import type { Logger } from '../../logger.js';
 import { HttpError } from '../errors.js';
 
@@ -28,12 +30,11 @@ export interface FailedAuthLimitOptions {
 }
 
 export interface FailedAuthLimit {
-  /** Throws 429 while `address` is over its limit, unless `keyHash` was verified lately. */
-  check(address: string, keyHash: string): Promise<void>;
-  /** Counts a failed lookup from `address`. */
+  /**
+   * Counts an unknown or revoked key presented by `address`; throws 429 once the address is over
+   * its limit (the caller answers 401 otherwise).
+   */
   recordFailure(address: string): Promise<void>;
-  /** Remembers a key that verified, so it passes a blocked address for a window. */
-  recordSuccess(keyHash: string): void;
 }
 
 /**
@@ -60,15 +61,8 @@ export function addressKey(address: string): string {
     .join(':')}::/64`;
 }
 
-/** Keys remembered as verified, per replica: enough for every user, bounded against floods. */
-const MAX_REMEMBERED_KEYS = 10_000;
-
 export function createFailedAuthLimit(options: FailedAuthLimitOptions): FailedAuthLimit {
-  if (options.max === 0)
-    return { check: async () => undefined, recordFailure: async () => {}, recordSuccess: () => {} };
-  const windowMs = options.windowSeconds * 1000;
-  /** Key hash → when it last verified (insertion order = age, for eviction). */
-  const verified = new Map<string, number>();
+  if (options.max === 0) return { recordFailure: async () => undefined };
   const limiter = new RateLimiterRedis({
     storeClient: options.redis,
     keyPrefix: `${options.keyPrefix}:authfail`,
@@ -82,37 +76,26 @@ export function createFailedAuthLimit(options: FailedAuthLimitOptions): FailedAu
     }),
   });
   return {
-    async check(address, keyHash) {
-      const lastVerified = verified.get(keyHash);
-      if (lastVerified !== undefined && Date.now() - lastVerified < windowMs) return;
-      let state;
-      try {
-        state = await limiter.get(addressKey(address));
-      } catch (error) {
-        options.logger.error(
-          { err: error },
-          'failed-authentication limit unavailable; let through',
-        );
-        return;
-      }
-      if (!state || state.consumedPoints < options.max) return;
-      const retryAfter = Math.max(1, Math.ceil(state.msBeforeNext / 1000));
-      throw new HttpError(
-        429,
-        'Too Many Requests',
-        `too many unknown API keys from this address (${options.max} per ${options.windowSeconds} s); retry in ${retryAfter} s`,
-        [],
-        { 'Retry-After': String(retryAfter) },
-      );
-    },
-    recordSuccess(keyHash) {
-      verified.delete(keyHash);
-      verified.set(keyHash, Date.now());
-      if (verified.size > MAX_REMEMBERED_KEYS) verified.delete(verified.keys().next().value!);
-    },
     async recordFailure(address) {
-      // consume() rejects once the address is over the limit, which is what check() reports.
-      await limiter.consume(addressKey(address)).catch(() => undefined);
+      try {
+        await limiter.consume(addressKey(address));
+      } catch (rejection) {
+        if (!(rejection instanceof RateLimiterRes)) {
+          options.logger.error(
+            { err: rejection },
+            'failed-authentication limit unavailable; not counted',
+          );
+          return;
+        }
+        const retryAfter = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
+        throw new HttpError(
+          429,
+          'Too Many Requests',
+          `too many unknown API keys from this address (AUTH_FAILURE_MAX: ${options.max} per ${options.windowSeconds} s); retry in ${retryAfter} s`,
+          [],
+          { 'Retry-After': String(retryAfter) },
+        );
+      }
     },
   };
 }

@@ -13,6 +13,7 @@
  * URL, where logs and browser history would keep it.
  */
 import type { PrismaClient } from '../../db/index.js';
+import { authenticatedKey } from '../auth/authenticate.js';
 import { NotFoundError } from '../errors.js';
 import { defineRoute, type RouteSpec } from '../route.js';
 import { runIdParams } from '../runs/runs.schemas.js';
@@ -26,6 +27,8 @@ export function eventsRoutes(deps: {
   prisma: PrismaClient;
   hub: RunEventHub;
   streams: EventStreams;
+  /** EVENT_SUBSCRIBE_TIMEOUT_MS: how long a stream waits for Redis before it answers 503. */
+  subscribeTimeoutMs: number;
 }): RouteSpec[] {
   return [
     defineRoute({
@@ -37,9 +40,11 @@ export function eventsRoutes(deps: {
       responses: { 200: { description: STREAM_DESCRIPTION } },
       async handle({ params }, res) {
         const runId = params.id;
-        const stream = deps.streams.start(res);
-        const stop = await deps.hub.listen(runId, (event) =>
-          stream.send({ type: event.type, data: event }),
+        const stream = deps.streams.start(res, authenticatedKey(res).id);
+        const stop = await deps.hub.listen(
+          runId,
+          (event) => stream.send({ type: event.type, data: event }),
+          deps.subscribeTimeoutMs,
         );
         let run;
         try {
@@ -74,9 +79,10 @@ export function eventsRoutes(deps: {
       request: {},
       responses: { 200: { description: STREAM_DESCRIPTION } },
       async handle(_input, res) {
-        const stream = deps.streams.start(res);
-        const stop = await deps.hub.listenAll((event) =>
-          stream.send({ type: event.type, data: event }),
+        const stream = deps.streams.start(res, authenticatedKey(res).id);
+        const stop = await deps.hub.listenAll(
+          (event) => stream.send({ type: event.type, data: event }),
+          deps.subscribeTimeoutMs,
         );
         stream.open({ type: 'ready', data: { type: 'ready' } }, stop);
       },

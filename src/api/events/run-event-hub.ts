@@ -5,17 +5,28 @@
  * `listen` resolves once the channel's SUBSCRIBE is confirmed, for every caller (also those who
  * join a channel whose SUBSCRIBE is still on its way), so a stream that then reads its snapshot
  * misses no event published after it.
+ *
+ * While Redis is unreachable a SUBSCRIBE waits in the connection's offline queue: `listen` gives
+ * up after `timeoutMs` (EVENT_SUBSCRIBE_TIMEOUT_MS) with a DependencyUnavailableError, which the
+ * API answers with 503 and `Retry-After`, rather than holding the request open without an answer.
  */
 import type { Redis } from 'ioredis';
 import { allRunsEventChannel, runEventChannel, type RunEvent } from '../../queue/run-events.js';
+import { DependencyUnavailableError } from '../outage-errors.js';
+
+/** EVENT_SUBSCRIBE_TIMEOUT_MS's default (src/config.ts). */
+const DEFAULT_SUBSCRIBE_TIMEOUT_MS = 5000;
 
 export type RunEventListener = (event: RunEvent) => void;
 
 export interface RunEventHub {
-  /** Listens to one run's events; call the returned function to stop. */
-  listen(runId: string, listener: RunEventListener): Promise<() => void>;
+  /**
+   * Listens to one run's events; call the returned function to stop. Rejects with
+   * DependencyUnavailableError when the subscription is not confirmed within `timeoutMs`.
+   */
+  listen(runId: string, listener: RunEventListener, timeoutMs?: number): Promise<() => void>;
   /** Listens to every run's status, progress and checkpoint events (no metric batches). */
-  listenAll(listener: RunEventListener): Promise<() => void>;
+  listenAll(listener: RunEventListener, timeoutMs?: number): Promise<() => void>;
   close(): Promise<void>;
 }
 
@@ -47,7 +58,11 @@ export function createRunEventHub(redis: Redis, prefix: string): RunEventHub {
     return sub;
   }
 
-  async function listenTo(channel: string, listener: RunEventListener): Promise<() => void> {
+  async function listenTo(
+    channel: string,
+    listener: RunEventListener,
+    timeoutMs = DEFAULT_SUBSCRIBE_TIMEOUT_MS,
+  ): Promise<() => void> {
     let entry = channels.get(channel);
     if (!entry) {
       entry = { listeners: new Set(), subscribed: connection().subscribe(channel) };
@@ -62,22 +77,41 @@ export function createRunEventHub(redis: Redis, prefix: string): RunEventHub {
         void subscriber?.unsubscribe(channel).catch(() => undefined);
       }
     };
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () =>
+          reject(
+            new DependencyUnavailableError(
+              `the event stream could not subscribe to Redis within EVENT_SUBSCRIBE_TIMEOUT_MS (${timeoutMs} ms); Redis is unreachable`,
+            ),
+          ),
+        timeoutMs,
+      );
+    });
     try {
-      await joined.subscribed;
+      await Promise.race([joined.subscribed, timedOut]);
     } catch (error) {
+      // The SUBSCRIBE may still go through later: the UNSUBSCRIBE stop() queues follows it.
       stop();
       throw error;
+    } finally {
+      clearTimeout(timer);
     }
     return stop;
   }
 
   return {
-    listen: (runId, listener) => listenTo(runEventChannel(prefix, runId), listener),
-    listenAll: (listener) => listenTo(allRunsEventChannel(prefix), listener),
+    listen: (runId, listener, timeoutMs) =>
+      listenTo(runEventChannel(prefix, runId), listener, timeoutMs),
+    listenAll: (listener, timeoutMs) => listenTo(allRunsEventChannel(prefix), listener, timeoutMs),
     async close() {
       channels.clear();
-      await subscriber?.quit().catch(() => undefined);
+      const sub = subscriber;
       subscriber = undefined;
+      // QUIT would wait in the offline queue for a Redis that is away.
+      if (sub?.status === 'ready') await sub.quit().catch(() => undefined);
+      else sub?.disconnect();
     },
   };
 }
