@@ -56,6 +56,9 @@ export type AppConfig = Pick<
   | 'QUEUE_PREFIX'
   | 'BODY_LIMIT_BYTES'
   | 'METRICS_BODY_LIMIT_BYTES'
+  | 'BODY_MAX_DEPTH'
+  | 'METRICS_MAX_SERIES_PER_RUN'
+  | 'METRICS_MAX_POINTS_PER_READ'
   | 'PROMETHEUS_AUTH'
   | 'RATE_LIMIT_MAX'
   | 'RATE_LIMIT_WINDOW_SECONDS'
@@ -125,6 +128,10 @@ export function apiRoutes(deps: AppDeps, parts: AppParts = appParts(deps)): Rout
     prisma: deps.prisma,
     events: parts.events,
     onIngested: (n) => parts.metrics.ingestedPoints.inc(n),
+    limits: {
+      maxSeriesPerRun: deps.config.METRICS_MAX_SERIES_PER_RUN,
+      maxPointsPerRead: deps.config.METRICS_MAX_POINTS_PER_READ,
+    },
   });
   return [
     ...runsRoutes(runs),

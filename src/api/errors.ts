@@ -8,6 +8,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { SeriesLimitError } from '../db/metric-series.js';
 import type { Logger } from '../logger.js';
 import {
   CheckpointUnusableError,
@@ -27,6 +28,7 @@ export const PROBLEM_TYPES = {
   409: 'urn:googlenet-queue:problem:conflict',
   413: 'urn:googlenet-queue:problem:payload-too-large',
   415: 'urn:googlenet-queue:problem:unsupported-media-type',
+  422: 'urn:googlenet-queue:problem:unprocessable',
   429: 'urn:googlenet-queue:problem:rate-limited',
   500: 'urn:googlenet-queue:problem:internal',
   503: 'urn:googlenet-queue:problem:unavailable',
@@ -150,6 +152,10 @@ export function domainErrorToHttp(error: unknown): HttpError | undefined {
     return new HttpError(409, 'Checkpoint unusable', error.message);
   if (error instanceof ModelNotExportableError)
     return new HttpError(422, 'Not exportable', error.message);
+  if (error instanceof SeriesLimitError)
+    return new HttpError(422, 'Unprocessable Content', error.message, [
+      { path: 'body.points', message: error.message },
+    ]);
   if (error instanceof UnusableInputError) {
     const errors = [{ path: error.field, message: error.message }];
     return error.malformed

@@ -45,6 +45,7 @@ export type WorkerConfig = AttemptDeps['config'] &
     | 'WORKER_GPUS'
     | 'WORKER_CONCURRENCY'
     | 'TRAIN_THREADS'
+    | 'METRICS_MAX_SERIES_PER_RUN'
   >;
 
 export interface WorkerDeps {
@@ -95,7 +96,12 @@ export async function createWorker(deps: WorkerDeps): Promise<RunningWorker> {
     devices: { slots: slots.slots.map((s) => s.id).join(','), cpus: os.availableParallelism() },
   });
   const attemptDeps: AttemptDeps = {
-    store: withRunEvents(createRunStore(prisma, deps.artifacts), deps.events),
+    store: withRunEvents(
+      createRunStore(prisma, deps.artifacts, {
+        maxSeriesPerRun: config.METRICS_MAX_SERIES_PER_RUN,
+      }),
+      deps.events,
+    ),
     lifecycle,
     checkpoints: createCheckpointSync({
       artifacts: deps.artifacts,

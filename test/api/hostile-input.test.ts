@@ -370,3 +370,75 @@ describe('paths, queries and headers', () => {
     expect(res.headers.get('access-control-allow-origin')).toBeNull(); // CORS off by default
   });
 });
+
+describe('text the database cannot store, and text that rewrites terminals', () => {
+  const external = (overrides: Record<string, unknown>) =>
+    JSON.stringify({ kind: 'external', name: 'ext', ...overrides });
+  const cases: Array<[string, string, RegExp]> = [
+    ['a NUL in a run name', external({ name: 'a\u0000b' }), /body\.name/],
+    ['a NUL in a config value', external({ config: { note: 'a\u0000b' } }), /body\.config\.note/],
+    ['a NUL in a config key', external({ config: { 'a\u0000': 1 } }), /body\.config/],
+    // JSON.stringify escapes a lone surrogate as \ud800, which JSON.parse turns back into one.
+    ['a lone surrogate in config', external({ config: { lr: '\ud800' } }), /body\.config\.lr/],
+    ['an escape sequence in a run name', external({ name: 'x\u001b]0;pwned\u0007' }), /body\.name/],
+    ['a carriage return in a run name', external({ name: 'ok\rEVIL' }), /body\.name/],
+    ['a C1 control in a run name', external({ name: 'x\u009b31m' }), /body\.name/],
+    ['a NUL in a training run name', JSON.stringify(trainBody({ name: 'a\u0000' })), /body\.name/],
+  ];
+  for (const [what, body, field] of cases) {
+    it(`refuses ${what} with a 400 naming the field`, async () => {
+      expectProblem(await send({ body }), 400, field);
+    });
+  }
+
+  it('refuses a NUL in the error of a finish with a 400, before looking for the run', async () => {
+    const res = await send({
+      path: '/v1/runs/00000000-0000-4000-8000-000000000000/finish',
+      body: JSON.stringify({ status: 'failed', error: 'boom\u0000' }),
+    });
+    expectProblem(res, 400, /body\.error/);
+  });
+});
+
+describe('bodies built to exhaust the parser', () => {
+  it('refuses JSON nested 20,000 deep with a 400 naming the depth limit', async () => {
+    const depth = 20_000;
+    const body = `{"kind":"external","name":"deep","config":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
+    expectProblem(await send({ body }), 400, /nest.*64/);
+  });
+
+  it('refuses a deeply nested config within the body depth limit with a 400 naming body.config', async () => {
+    let config: unknown = 1;
+    for (let i = 0; i < 40; i++) config = { a: config };
+    const res = await send({
+      body: JSON.stringify({ kind: 'external', name: 'deep', config: { nested: config } }),
+    });
+    expectProblem(res, 400, /body\.config/);
+  });
+
+  it('refuses a config holding a 100,000-element array with a 400 naming body.config', async () => {
+    const res = await send({
+      body: JSON.stringify({
+        kind: 'external',
+        name: 'wide',
+        config: { xs: new Array(100_000).fill(0) },
+      }),
+    });
+    expectProblem(res, 400, /body\.config/);
+  });
+});
+
+describe('cursors that decode to nonsense', () => {
+  for (const date of ['-100000-01-01T00:00:00.000Z', '+200000-01-01T00:00:00.000Z', '0000-01-01']) {
+    it(`refuses a cursor dated ${date} with a 400`, async () => {
+      const cursor = Buffer.from(
+        JSON.stringify([date, '00000000-0000-4000-8000-000000000000']),
+      ).toString('base64url');
+      expectProblem(
+        await send({ method: 'GET', path: `/v1/runs?cursor=${cursor}`, contentType: null }),
+        400,
+        /query\.cursor/,
+      );
+    });
+  }
+});

@@ -4,10 +4,10 @@
  * costs about as much as a thousand-point one.
  */
 import { Prisma, type PrismaClient } from '../../db/index.js';
-import { insertMetricPoints } from '../../db/metric-points.js';
-import { readSeries, seriesNames, type MetricsDb } from '../../db/metric-rollups.js';
+import { readSeries, type MetricsDb } from '../../db/metric-rollups.js';
+import { insertCappedMetricPoints, seriesNames } from '../../db/metric-series.js';
 import { metricsEvent, type RunEventPublisher } from '../../queue/run-events.js';
-import { RunConflictError, RunNotFoundError } from '../../runs/run-errors.js';
+import { RunConflictError, RunNotFoundError, UnusableInputError } from '../../runs/run-errors.js';
 import type { IngestMetricsBody, MetricsQuery } from './metrics.schemas.js';
 
 export interface MetricsServiceDeps {
@@ -15,15 +15,33 @@ export interface MetricsServiceDeps {
   events?: RunEventPublisher;
   /** Called with the number of points each ingest stored (Prometheus counter). */
   onIngested?: (inserted: number) => void;
+  limits: {
+    /** METRICS_MAX_SERIES_PER_RUN: series (names) one run may have. */
+    maxSeriesPerRun: number;
+    /** METRICS_MAX_POINTS_PER_READ: series × maxPoints one read may ask for. */
+    maxPointsPerRead: number;
+  };
 }
 
-export function createMetricsService({ prisma, events, onIngested }: MetricsServiceDeps) {
-  async function seriesOf(db: MetricsDb, runId: string, query: MetricsQuery) {
-    const names = query.names ?? (await seriesNames(db, runId));
-    const series = [];
-    for (const name of names)
-      series.push({ name, points: await readSeries(db, runId, name, query) });
-    return { runId, series };
+export function createMetricsService({ prisma, events, onIngested, limits }: MetricsServiceDeps) {
+  /** Refuses a read of `series` series of `maxPoints` each past the read budget. */
+  function checkReadSize(series: number, maxPoints: number): void {
+    if (series * maxPoints <= limits.maxPointsPerRead) return;
+    const message =
+      `${series} series × maxPoints ${maxPoints} is more than the ${limits.maxPointsPerRead} ` +
+      'points one read may ask for (METRICS_MAX_POINTS_PER_READ); ask for fewer names, runs or points';
+    throw new UnusableInputError('query.maxPoints', message, {
+      detail: `query.maxPoints: ${message}`,
+    });
+  }
+
+  /** The run's series asked for (all of them, up to the cap, when no names are given). */
+  async function namesOf(db: MetricsDb, runId: string, query: MetricsQuery): Promise<string[]> {
+    return query.names ?? seriesNames(db, runId, limits.maxSeriesPerRun);
+  }
+
+  async function seriesOf(db: MetricsDb, runId: string, names: string[], query: MetricsQuery) {
+    return { runId, series: await readSeries(db, runId, names, query) };
   }
 
   /**
@@ -66,7 +84,9 @@ export function createMetricsService({ prisma, events, onIngested }: MetricsServ
         value: p.value,
         time: p.time === undefined ? now : Date.parse(p.time),
       }));
-      const inserted = await insertMetricPoints(prisma, runId, points);
+      const inserted = await prisma.$transaction((tx) =>
+        insertCappedMetricPoints(tx, runId, points, limits.maxSeriesPerRun),
+      );
       onIngested?.(inserted);
       if (inserted > 0) void events?.publish(metricsEvent(runId, points));
       return { received: points.length, inserted };
@@ -74,17 +94,32 @@ export function createMetricsService({ prisma, events, onIngested }: MetricsServ
 
     async runSeries(runId: string, query: MetricsQuery) {
       await assertRunsExist([runId]);
-      return inSnapshot((db) => seriesOf(db, runId, query));
+      if (query.names) checkReadSize(query.names.length, query.maxPoints);
+      return inSnapshot(async (db) => {
+        const names = await namesOf(db, runId, query);
+        checkReadSize(names.length, query.maxPoints);
+        return seriesOf(db, runId, names, query);
+      });
     },
 
-    /** The same series of several runs (the compare view), in the order asked. */
+    /**
+     * The same series of several runs (the compare view), in the order asked. The read budget
+     * counts the series of every run: all their names are read before any point.
+     */
     async compare(runIds: string[], query: MetricsQuery) {
       const unique = [...new Set(runIds)];
       await assertRunsExist(unique);
+      if (query.names) checkReadSize(unique.length * query.names.length, query.maxPoints);
       return {
         runs: await inSnapshot(async (db) => {
+          const names = [];
+          for (const id of unique) names.push(await namesOf(db, id, query));
+          checkReadSize(
+            names.reduce((sum, n) => sum + n.length, 0),
+            query.maxPoints,
+          );
           const runs = [];
-          for (const id of unique) runs.push(await seriesOf(db, id, query));
+          for (const [i, id] of unique.entries()) runs.push(await seriesOf(db, id, names[i]!, query));
           return runs;
         }),
       };
