@@ -135,6 +135,10 @@ export const notFoundHandler: RequestHandler = (req, res) => {
 const BODY_PARSER_ERRORS: Record<string, (limit: unknown) => [number, string]> = {
   'entity.parse.failed': () => [400, 'the body is not valid JSON'],
   'entity.too.large': (limit) => [413, `the body is larger than the limit of ${limit} bytes`],
+  'entity.too.deep': (limit) => [
+    400,
+    `the body nests arrays and objects deeper than the limit of ${limit} (BODY_MAX_DEPTH)`,
+  ],
   'entity.verify.failed': () => [400, 'the body was refused'],
   'encoding.unsupported': () => [415, 'the content encoding is not supported'],
   'charset.unsupported': () => [415, 'the charset is not supported; send UTF-8 JSON'],

@@ -77,8 +77,7 @@ export async function insertCappedMetricPoints(
     known = await knownNames(tx, runId, names);
     const added = names.length - known.size;
     const existing = (await seriesNames(tx, runId, maxSeries + 1)).length;
-    if (existing + added > maxSeries)
-      throw new SeriesLimitError(runId, maxSeries, existing, added);
+    if (existing + added > maxSeries) throw new SeriesLimitError(runId, maxSeries, existing, added);
   }
   return insertMetricPoints(tx, runId, points);
 }

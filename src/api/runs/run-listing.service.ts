@@ -27,8 +27,16 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
       string,
       string,
     ];
+    // Only what encodeCursor writes: an ISO time of years 1970..9999, which Postgres can
+    // compare (JavaScript dates reach year 275760, timestamps only 294276, and not backwards).
     const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime()) || !runIdParam.safeParse(id).success)
+    if (
+      typeof createdAt !== 'string' ||
+      !/^(19[7-9]\d|[2-9]\d{3})-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(createdAt) ||
+      Number.isNaN(date.getTime()) ||
+      date.toISOString() !== createdAt ||
+      !runIdParam.safeParse(id).success
+    )
       throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
