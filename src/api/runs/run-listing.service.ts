@@ -6,7 +6,7 @@ import type { PrismaClient, Run } from '../../db/index.js';
 import { latestPoints, seriesMaxima } from '../../db/metric-rollups.js';
 import { RunNotFoundError, UnusableInputError } from '../../runs/run-errors.js';
 import type { RunKind, RunStatus } from '../../spec/run-status.js';
-import { BEST_METRIC, runView } from './run-presenter.js';
+import { BEST_METRIC, runListItem, runView } from './run-presenter.js';
 import { runIdParam } from './runs.schemas.js';
 
 /** A page of the list as asked for: filters, size and where the previous page ended. */
@@ -84,7 +84,7 @@ export function createRunListing(prisma: PrismaClient) {
         BEST_METRIC,
       );
       return {
-        items: page.map((r) => runView(r, { bestValAccuracy: best.get(r.id) ?? null })),
+        items: page.map((r) => runListItem(r, { bestValAccuracy: best.get(r.id) ?? null })),
         nextCursor: runs.length > query.limit && last ? encodeCursor(last) : null,
       };
     },

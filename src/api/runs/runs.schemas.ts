@@ -176,8 +176,12 @@ export const runResponse = z.object({
 });
 export type RunResponse = z.output<typeof runResponse>;
 
+/** A run in a list: without its `config` (read it with GET /v1/runs/:id). */
+export const runListItem = runResponse.omit({ config: true });
+export type RunListItem = z.output<typeof runListItem>;
+
 export const runListResponse = z.object({
-  items: z.array(runResponse),
+  items: z.array(runListItem),
   /** Pass as `cursor` for the next page; null on the last page. */
   nextCursor: z.string().nullable(),
 });
@@ -210,7 +214,7 @@ export const retryRunBody = z.object({}).strict().optional();
 
 export const deadLetterResponse = z.object({
   items: z.array(
-    runResponse.extend({
+    runListItem.extend({
       /** The run's BullMQ job, while the queue keeps it (30 days after failing). */
       job: z
         .object({
