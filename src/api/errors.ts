@@ -34,6 +34,12 @@ export const PROBLEM_TYPES = {
   503: 'urn:googlenet-queue:problem:unavailable',
 } as const;
 
+/**
+ * Every status the API answers a problem with. HttpError and problem() take only these, so a
+ * new status cannot be answered before it has its `type` above.
+ */
+export type ProblemStatus = keyof typeof PROBLEM_TYPES;
+
 export interface FieldError {
   /** Where the problem is: `body.train.batchSize`, `query.limit`, `header.idempotency-key`. */
   path: string;
@@ -52,7 +58,7 @@ export type Problem = z.infer<typeof problemSchema>;
 
 export class HttpError extends Error {
   constructor(
-    readonly status: number,
+    readonly status: ProblemStatus,
     readonly title: string,
     detail: string,
     readonly errors: FieldError[] = [],
@@ -106,13 +112,13 @@ export function parseOr400<S extends z.ZodType>(
 }
 
 export function problem(
-  status: number,
+  status: ProblemStatus,
   title: string,
   detail: string,
   errors: FieldError[] = [],
 ): Problem {
   return {
-    type: PROBLEM_TYPES[status as keyof typeof PROBLEM_TYPES] ?? 'about:blank',
+    type: PROBLEM_TYPES[status],
     title,
     status,
     detail,
@@ -132,7 +138,7 @@ export const notFoundHandler: RequestHandler = (req, res) => {
  * body-parser's errors (`type` names the failure): our own words for each, since its messages
  * can quote the body or name internals.
  */
-const BODY_PARSER_ERRORS: Record<string, (limit: unknown) => [number, string]> = {
+export const BODY_PARSER_ERRORS: Record<string, (limit: unknown) => [ProblemStatus, string]> = {
   'entity.parse.failed': () => [400, 'the body is not valid JSON'],
   'entity.too.large': (limit) => [413, `the body is larger than the limit of ${limit} bytes`],
   'entity.too.deep': (limit) => [

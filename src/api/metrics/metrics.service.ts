@@ -119,7 +119,8 @@ export function createMetricsService({ prisma, events, onIngested, limits }: Met
             query.maxPoints,
           );
           const runs = [];
-          for (const [i, id] of unique.entries()) runs.push(await seriesOf(db, id, names[i]!, query));
+          for (const [i, id] of unique.entries())
+            runs.push(await seriesOf(db, id, names[i]!, query));
           return runs;
         }),
       };
