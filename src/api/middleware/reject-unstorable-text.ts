@@ -11,20 +11,29 @@ import { HttpError, type FieldError } from '../errors.js';
 // eslint-disable-next-line no-control-regex -- the NUL is what this looks for
 const UNSTORABLE = /\u0000|[\ud800-\udfff]/u;
 
-/** Paths of every string (key or value) in `value` that Postgres cannot store; iterative. */
+/**
+ * Paths of every string (key or value) in `value` that Postgres cannot store. Iterative; array
+ * elements are visited by index and only objects are stacked (see findPrototypeKeys).
+ */
 export function findUnstorableText(value: unknown, root: string): string[] {
+  if (typeof value === 'string') return UNSTORABLE.test(value) ? [root] : [];
   const found: string[] = [];
-  const stack: Array<[unknown, string]> = [[value, root]];
+  const stack: Array<[object, string]> = [];
+  if (value !== null && typeof value === 'object') stack.push([value, root]);
+  const visit = (child: unknown, path: () => string) => {
+    if (typeof child === 'string') {
+      if (UNSTORABLE.test(child)) found.push(path());
+    } else if (child !== null && typeof child === 'object') stack.push([child, path()]);
+  };
   while (stack.length > 0) {
     const [node, path] = stack.pop()!;
-    if (typeof node === 'string') {
-      if (UNSTORABLE.test(node)) found.push(path);
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) visit(node[i], () => `${path}.${i}`);
       continue;
     }
-    if (node === null || typeof node !== 'object') continue;
-    for (const [key, child] of Object.entries(node)) {
+    for (const key of Object.keys(node)) {
       if (UNSTORABLE.test(key)) found.push(`${path} (a key)`);
-      else stack.push([child, `${path}.${key}`]);
+      else visit((node as Record<string, unknown>)[key], () => `${path}.${key}`);
     }
   }
   return found;
