@@ -1,7 +1,9 @@
 /**
  * Metric series: ingest for external runs (idempotent on run, name and step) and queries at any
  * zoom, answered from the rollup levels (src/db/metric-rollups.ts) so a million-point series
- * costs about as much as a thousand-point one.
+ * costs about as much as a thousand-point one. A run has at most METRICS_MAX_SERIES_PER_RUN
+ * series and a read asks for at most METRICS_MAX_POINTS_PER_READ points, so every read is
+ * bounded.
  */
 import { Prisma, type PrismaClient } from '../../db/index.js';
 import { readSeries, type MetricsDb } from '../../db/metric-rollups.js';
@@ -23,26 +25,39 @@ export interface MetricsServiceDeps {
   };
 }
 
+/** Refuses a read of `series` series of `maxPoints` each past the read budget. */
+function checkReadSize(series: number, maxPoints: number, budget: number): void {
+  if (series * maxPoints <= budget) return;
+  const message =
+    `${series} series × maxPoints ${maxPoints} is more than the ${budget} points one read ` +
+    'may ask for (METRICS_MAX_POINTS_PER_READ); ask for fewer names, runs or points';
+  throw new UnusableInputError('query.maxPoints', message, {
+    detail: `query.maxPoints: ${message}`,
+  });
+}
+
+async function assertRunsExist(prisma: PrismaClient, ids: string[]): Promise<void> {
+  const found = await prisma.run.findMany({ where: { id: { in: ids } }, select: { id: true } });
+  const missing = ids.filter((id) => !found.some((r) => r.id === id));
+  if (missing.length > 0) throw new RunNotFoundError(`run ${missing.join(', ')}`);
+}
+
+/** Only a running external run takes points from the API (a worker writes the others'). */
+async function assertTakesPoints(prisma: PrismaClient, runId: string): Promise<void> {
+  const run = await prisma.run.findUnique({
+    where: { id: runId },
+    select: { kind: true, status: true },
+  });
+  if (!run) throw new RunNotFoundError(`run ${runId}`);
+  if (run.kind !== 'external')
+    throw new RunConflictError(`run ${runId} is a ${run.kind} run; its worker writes its metrics`);
+  if (run.status !== 'running')
+    throw new RunConflictError(`run ${runId} is ${run.status}; it takes no more points`);
+}
+
 export function createMetricsService({ prisma, events, onIngested, limits }: MetricsServiceDeps) {
-  /** Refuses a read of `series` series of `maxPoints` each past the read budget. */
-  function checkReadSize(series: number, maxPoints: number): void {
-    if (series * maxPoints <= limits.maxPointsPerRead) return;
-    const message =
-      `${series} series × maxPoints ${maxPoints} is more than the ${limits.maxPointsPerRead} ` +
-      'points one read may ask for (METRICS_MAX_POINTS_PER_READ); ask for fewer names, runs or points';
-    throw new UnusableInputError('query.maxPoints', message, {
-      detail: `query.maxPoints: ${message}`,
-    });
-  }
-
-  /** The run's series asked for (all of them, up to the cap, when no names are given). */
-  async function namesOf(db: MetricsDb, runId: string, query: MetricsQuery): Promise<string[]> {
-    return query.names ?? seriesNames(db, runId, limits.maxSeriesPerRun);
-  }
-
-  async function seriesOf(db: MetricsDb, runId: string, names: string[], query: MetricsQuery) {
-    return { runId, series: await readSeries(db, runId, names, query) };
-  }
+  const checkRead = (series: number, maxPoints: number) =>
+    checkReadSize(series, maxPoints, limits.maxPointsPerRead);
 
   /**
    * One snapshot for the whole answer: each series' extent and buckets agree even while points
@@ -54,29 +69,38 @@ export function createMetricsService({ prisma, events, onIngested, limits }: Met
     });
   }
 
-  async function assertRunsExist(ids: string[]): Promise<void> {
-    const found = await prisma.run.findMany({ where: { id: { in: ids } }, select: { id: true } });
-    const missing = ids.filter((id) => !found.some((r) => r.id === id));
-    if (missing.length > 0) throw new RunNotFoundError(`run ${missing.join(', ')}`);
+  /**
+   * The series asked of each run, in the order asked. The read budget counts the series of
+   * every run (all of a run's, up to the cap, when no names are given): all their names are
+   * known before any point is read.
+   */
+  async function readRuns(runIds: string[], query: MetricsQuery) {
+    const unique = [...new Set(runIds)];
+    await assertRunsExist(prisma, unique);
+    if (query.names) checkRead(unique.length * query.names.length, query.maxPoints);
+    return inSnapshot(async (db) => {
+      const names: string[][] = [];
+      for (const id of unique)
+        names.push(query.names ?? (await seriesNames(db, id, limits.maxSeriesPerRun)));
+      checkRead(
+        names.reduce((sum, n) => sum + n.length, 0),
+        query.maxPoints,
+      );
+      const runs = [];
+      for (const [i, runId] of unique.entries())
+        runs.push({ runId, series: await readSeries(db, runId, names[i]!, query) });
+      return runs;
+    });
   }
 
   return {
     /**
      * Stores the points of an external run that is still running. A point already stored (same
-     * name and step) is kept as it was, so a resent batch changes nothing.
+     * name and step) is kept as it was, so a resent batch changes nothing; points that would
+     * give the run more series than its cap are refused, all of them (SeriesLimitError).
      */
     async ingest(runId: string, body: IngestMetricsBody) {
-      const run = await prisma.run.findUnique({
-        where: { id: runId },
-        select: { kind: true, status: true },
-      });
-      if (!run) throw new RunNotFoundError(`run ${runId}`);
-      if (run.kind !== 'external')
-        throw new RunConflictError(
-          `run ${runId} is a ${run.kind} run; its worker writes its metrics`,
-        );
-      if (run.status !== 'running')
-        throw new RunConflictError(`run ${runId} is ${run.status}; it takes no more points`);
+      await assertTakesPoints(prisma, runId);
       const now = Date.now();
       const points = body.points.map((p) => ({
         name: p.name,
@@ -93,37 +117,12 @@ export function createMetricsService({ prisma, events, onIngested, limits }: Met
     },
 
     async runSeries(runId: string, query: MetricsQuery) {
-      await assertRunsExist([runId]);
-      if (query.names) checkReadSize(query.names.length, query.maxPoints);
-      return inSnapshot(async (db) => {
-        const names = await namesOf(db, runId, query);
-        checkReadSize(names.length, query.maxPoints);
-        return seriesOf(db, runId, names, query);
-      });
+      return (await readRuns([runId], query))[0]!;
     },
 
-    /**
-     * The same series of several runs (the compare view), in the order asked. The read budget
-     * counts the series of every run: all their names are read before any point.
-     */
+    /** The same series of several runs (the compare view), in the order asked. */
     async compare(runIds: string[], query: MetricsQuery) {
-      const unique = [...new Set(runIds)];
-      await assertRunsExist(unique);
-      if (query.names) checkReadSize(unique.length * query.names.length, query.maxPoints);
-      return {
-        runs: await inSnapshot(async (db) => {
-          const names = [];
-          for (const id of unique) names.push(await namesOf(db, id, query));
-          checkReadSize(
-            names.reduce((sum, n) => sum + n.length, 0),
-            query.maxPoints,
-          );
-          const runs = [];
-          for (const [i, id] of unique.entries())
-            runs.push(await seriesOf(db, id, names[i]!, query));
-          return runs;
-        }),
-      };
+      return { runs: await readRuns(runIds, query) };
     },
   };
 }
