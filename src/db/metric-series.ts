@@ -48,7 +48,7 @@ export async function seriesNames(
 
 /** Which of `names` the run has points of (one probe along the key per name). */
 async function knownNames(
-  db: Prisma.TransactionClient,
+  db: PrismaClient | Prisma.TransactionClient,
   runId: string,
   names: string[],
 ): Promise<Set<string>> {
@@ -60,8 +60,9 @@ async function knownNames(
 
 /**
  * Inserts `points` (see insertMetricPoints) unless they would give the run more than `maxSeries`
- * series; then throws SeriesLimitError and inserts none. Must run in a transaction: batches that
- * add series to one run take a per-run advisory lock, so two of them cannot both pass the cap.
+ * series; then throws SeriesLimitError and inserts none. Runs inside the caller's transaction
+ * `tx`: a batch that adds series takes a per-run advisory lock in it, so two such batches cannot
+ * both pass the cap. Points of series the run has already go straight in.
  */
 export async function insertCappedMetricPoints(
   tx: Prisma.TransactionClient,
@@ -71,13 +72,28 @@ export async function insertCappedMetricPoints(
 ): Promise<number> {
   const names = [...new Set(points.map((p) => p.name))];
   if (names.length === 0) return 0;
-  let known = await knownNames(tx, runId, names);
-  if (known.size < names.length) {
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`series:${runId}`}, 0))`;
-    known = await knownNames(tx, runId, names);
-    const added = names.length - known.size;
-    const existing = (await seriesNames(tx, runId, maxSeries + 1)).length;
-    if (existing + added > maxSeries) throw new SeriesLimitError(runId, maxSeries, existing, added);
-  }
+  if ((await knownNames(tx, runId, names)).size === names.length)
+    return insertMetricPoints(tx, runId, points);
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`series:${runId}`}, 0))`;
+  const added = names.length - (await knownNames(tx, runId, names)).size;
+  const existing = (await seriesNames(tx, runId, maxSeries + 1)).length;
+  if (existing + added > maxSeries) throw new SeriesLimitError(runId, maxSeries, existing, added);
   return insertMetricPoints(tx, runId, points);
+}
+
+/**
+ * The same outside a transaction (the API's ingest): points of known series go straight in, the
+ * usual batch; only a batch that adds series opens a transaction for the capped insert.
+ */
+export async function insertCappedMetricPointsAlone(
+  prisma: PrismaClient,
+  runId: string,
+  points: readonly MetricPointInput[],
+  maxSeries: number,
+): Promise<number> {
+  const names = [...new Set(points.map((p) => p.name))];
+  if (names.length === 0) return 0;
+  if ((await knownNames(prisma, runId, names)).size === names.length)
+    return insertMetricPoints(prisma, runId, points);
+  return prisma.$transaction((tx) => insertCappedMetricPoints(tx, runId, points, maxSeries));
 }

@@ -7,7 +7,7 @@
  */
 import { Prisma, type PrismaClient } from '../../db/index.js';
 import { readSeries, type MetricsDb } from '../../db/metric-rollups.js';
-import { insertCappedMetricPoints, seriesNames } from '../../db/metric-series.js';
+import { insertCappedMetricPointsAlone, seriesNames } from '../../db/metric-series.js';
 import { metricsEvent, type RunEventPublisher } from '../../queue/run-events.js';
 import { RunConflictError, RunNotFoundError, UnusableInputError } from '../../runs/run-errors.js';
 import type { IngestMetricsBody, MetricsQuery } from './metrics.schemas.js';
@@ -108,8 +108,11 @@ export function createMetricsService({ prisma, events, onIngested, limits }: Met
         value: p.value,
         time: p.time === undefined ? now : Date.parse(p.time),
       }));
-      const inserted = await prisma.$transaction((tx) =>
-        insertCappedMetricPoints(tx, runId, points, limits.maxSeriesPerRun),
+      const inserted = await insertCappedMetricPointsAlone(
+        prisma,
+        runId,
+        points,
+        limits.maxSeriesPerRun,
       );
       onIngested?.(inserted);
       if (inserted > 0) void events?.publish(metricsEvent(runId, points));
