@@ -185,6 +185,19 @@ describe('Idempotency-Key reused with another body', () => {
 });
 
 describe('external run configs and texts', () => {
+  it('keeps names and configs in any script, emoji (surrogate pairs) included', async () => {
+    const res = await postJson(`${api.url}/v1/runs`, {
+      kind: 'external',
+      name: 'résumé 🚀 学习',
+      config: { note: 'ok 😀', ключ: [1, 2, 3] },
+    });
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    expect((await getJson(`${api.url}/v1/runs/${res.json.id}`)).json).toMatchObject({
+      name: 'résumé 🚀 学习',
+      config: { note: 'ok 😀', ключ: [1, 2, 3] },
+    });
+  });
+
   it('refuses a config over 64 KiB with a 400 naming body.config', async () => {
     const res = await postJson(`${api.url}/v1/runs`, {
       kind: 'external',
