@@ -483,6 +483,19 @@ describe('bodies that lie about themselves', () => {
     expect(status).toBe('HTTP/1.1 413 Payload Too Large');
   });
 
+  it('answers a chunked body that passes the limit with 413 at once, without reading the rest', async () => {
+    const chunk = Buffer.from('{"kind": "external", "name": "' + 'y'.repeat(BODY_LIMIT * 2));
+    const status = await rawRequest(
+      'POST /v1/runs HTTP/1.1\r\n' +
+        `Host: x\r\nAuthorization: Bearer ${api.key}\r\n` +
+        'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+      // One chunk past the limit, and the body never ends.
+      Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]),
+      10_000,
+    );
+    expect(status).toBe('HTTP/1.1 413 Payload Too Large');
+  });
+
   const corrupt: Array<[string, Buffer]> = [
     [
       'gzip',

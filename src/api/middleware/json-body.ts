@@ -5,11 +5,18 @@
  * - a Content-Length over the limit gets its 413 from the header, before a byte of the body is
  *   read (body-parser reads the whole declared body before it answers, so a client declaring
  *   2 GB held a connection until it had sent them), and the connection is closed;
+ * - a chunked body (no Content-Length) gets its 413 as soon as the bytes received pass the
+ *   limit, and the connection is closed: body-parser would read the rest, however long, first;
  * - a body nesting arrays and objects deeper than BODY_MAX_DEPTH gets 400 before it is parsed;
  * - a compressed body that does not decompress (gzip, deflate, br) gets 400, not 500.
  */
-import express, { type NextFunction, type Request, type RequestHandler } from 'express';
-import { HttpError } from '../errors.js';
+import express, {
+  type NextFunction,
+  type Request,
+  type RequestHandler,
+  type Response,
+} from 'express';
+import { HttpError, problem, sendProblem } from '../errors.js';
 import { JsonTooDeepError, jsonNestingExceeds } from './json-depth.js';
 
 export interface JsonBodyLimits {
@@ -41,8 +48,38 @@ export function jsonBody(limits: JsonBodyLimits): RequestHandler {
         // The body is never read: the connection cannot carry another request after it.
         { Connection: 'close' },
       );
-    (isLarge ? large : small)(req, res, decompressionErrorsAs400(req, next));
+    const answered = answerOversizedStream(req, res, limit);
+    (isLarge ? large : small)(req, res, (error?: unknown) => {
+      // Answered already, from the stream: body-parser's own 413 comes after the whole body.
+      if (answered()) return;
+      decompressionErrorsAs400(req, next)(error);
+    });
   };
+}
+
+/**
+ * For a body without Content-Length: counts its bytes as they arrive and, past `limit`, answers
+ * 413 at once and closes the connection once the answer is out. Returns whether it answered.
+ */
+function answerOversizedStream(req: Request, res: Response, limit: number): () => boolean {
+  let answered = false;
+  if (req.get('content-length') !== undefined || !req.is('application/json')) return () => false;
+  let received = 0;
+  const count = (chunk: Buffer) => {
+    received += chunk.length;
+    if (received <= limit) return;
+    req.off('data', count);
+    if (res.headersSent) return;
+    answered = true;
+    res.on('finish', () => req.socket.destroy());
+    sendProblem(
+      res,
+      problem(413, 'Payload Too Large', `the body is larger than the limit of ${limit} bytes`),
+      { Connection: 'close' },
+    );
+  };
+  req.on('data', count);
+  return () => answered;
 }
 
 /**
