@@ -140,6 +140,26 @@ const envSchema = z.object({
     .max(1024 ** 3)
     .default(4 * 1024 ** 2),
   /**
+   * Deepest nesting of arrays and objects a JSON body may have, checked on the raw bytes before
+   * they are parsed; a deeper body gets 400. @defaultValue 64
+   */
+  BODY_MAX_DEPTH: z.coerce.number().int().min(8).max(10_000).default(64),
+  /**
+   * Metric series (distinct names) one run may have; a batch of points that would add more is
+   * refused (the API answers 422, a worker fails the attempt). @defaultValue 1000
+   */
+  METRICS_MAX_SERIES_PER_RUN: z.coerce.number().int().min(1).max(100_000).default(1000),
+  /**
+   * Points one metrics read may ask for: series asked (all of a run's when no names are given,
+   * times the runs of a comparison) × maxPoints. A bigger read gets 422. @defaultValue 200,000
+   */
+  METRICS_MAX_POINTS_PER_READ: z.coerce
+    .number()
+    .int()
+    .min(10_000)
+    .max(100_000_000)
+    .default(200_000),
+  /**
    * Who may scrape `GET /metrics`: `key` (an API key with the read scope, sent by Prometheus as
    * `authorization: { credentials: <key> }`), or `none` (open; for a private network).
    */

@@ -6,8 +6,9 @@
  * /ui/...; the page asks for a key), and /metrics when PROMETHEUS_AUTH=none. Everything under
  * /v1 and /admin (bull-board at /admin/queues) goes through,
  * in order: API key (401), rate limit per key (429), scope (403), JSON content type (415), body
- * size (413) and JSON syntax (400), prototype-pollution keys (400); then the route validates
- * its parameters, query, headers and body with its zod schemas (400).
+ * size (413, from Content-Length when it says), nesting depth (400) and JSON syntax (400),
+ * prototype-pollution keys (400), NULs and lone surrogates Postgres cannot store (400); then the
+ * route validates its parameters, query, headers and body with its zod schemas (400).
  */
 import { createBullBoard } from '@bull-board/api';
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
@@ -40,7 +41,9 @@ import type { RunModelsService } from './models/run-models.service.js';
 import { rateLimitPerKey } from './middleware/rate-limit.js';
 import { createFailedAuthLimit } from './auth/failed-auth-limit.js';
 import { rejectPrototypeKeys } from './middleware/reject-prototype-keys.js';
+import { rejectUnstorableText } from './middleware/reject-unstorable-text.js';
 import { requireJsonBody } from './middleware/require-json-body.js';
+import { jsonBody } from './middleware/json-body.js';
 import { createDocsRouter } from './openapi/docs.router.js';
 import { buildOpenApiDocument } from './openapi/openapi-document.js';
 import { queuesRoutes } from './queues/queues.routes.js';
@@ -56,6 +59,9 @@ export type AppConfig = Pick<
   | 'QUEUE_PREFIX'
   | 'BODY_LIMIT_BYTES'
   | 'METRICS_BODY_LIMIT_BYTES'
+  | 'BODY_MAX_DEPTH'
+  | 'METRICS_MAX_SERIES_PER_RUN'
+  | 'METRICS_MAX_POINTS_PER_READ'
   | 'PROMETHEUS_AUTH'
   | 'RATE_LIMIT_MAX'
   | 'RATE_LIMIT_WINDOW_SECONDS'
@@ -143,6 +149,10 @@ export function apiRoutes(deps: AppDeps, parts: AppParts = appParts(deps)): Rout
     prisma: deps.prisma,
     events: parts.events,
     onIngested: (n) => parts.metrics.ingestedPoints.inc(n),
+    limits: {
+      maxSeriesPerRun: deps.config.METRICS_MAX_SERIES_PER_RUN,
+      maxPointsPerRead: deps.config.METRICS_MAX_POINTS_PER_READ,
+    },
   });
   return [
     ...runsRoutes(runs),
@@ -163,13 +173,14 @@ export function apiRoutes(deps: AppDeps, parts: AppParts = appParts(deps)): Rout
  * JSON bodies up to BODY_LIMIT_BYTES, except metric ingest: 10,000 points need more than 1 MiB,
  * so that one route gets METRICS_BODY_LIMIT_BYTES.
  */
-function jsonBody(config: AppConfig): express.RequestHandler {
-  const small = express.json({ limit: config.BODY_LIMIT_BYTES });
-  const large = express.json({ limit: config.METRICS_BODY_LIMIT_BYTES });
-  return (req, res, next) => {
-    const path = req.originalUrl.split('?')[0] ?? '';
-    (req.method === 'POST' && INGEST_PATH.test(path) ? large : small)(req, res, next);
-  };
+function jsonBodies(config: AppConfig): express.RequestHandler {
+  return jsonBody({
+    bodyLimitBytes: config.BODY_LIMIT_BYTES,
+    largeBodyLimitBytes: config.METRICS_BODY_LIMIT_BYTES,
+    maxDepth: config.BODY_MAX_DEPTH,
+    largeBody: (req) =>
+      req.method === 'POST' && INGEST_PATH.test(req.originalUrl.split('?')[0] ?? ''),
+  });
 }
 
 export function createApp(deps: AppDeps): Express {
@@ -231,8 +242,9 @@ export function createApp(deps: AppDeps): Express {
     }),
     authorize(),
     requireJsonBody([...new Set(routes.flatMap((r) => r.rawBody?.types ?? []))]),
-    jsonBody(config),
+    jsonBodies(config),
     rejectPrototypeKeys(),
+    rejectUnstorableText(),
   );
   app.use([...PROTECTED_PREFIXES], guard);
   if (config.PROMETHEUS_AUTH === 'key') app.use('/metrics', guard);

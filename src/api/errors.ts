@@ -8,6 +8,7 @@
 import { STATUS_CODES } from 'node:http';
 import type { ErrorRequestHandler, RequestHandler, Response } from 'express';
 import { z } from 'zod';
+import { SeriesLimitError } from '../db/metric-series.js';
 import type { Logger } from '../logger.js';
 import {
   CheckpointUnusableError,
@@ -29,10 +30,17 @@ export const PROBLEM_TYPES = {
   409: 'urn:googlenet-queue:problem:conflict',
   413: 'urn:googlenet-queue:problem:payload-too-large',
   415: 'urn:googlenet-queue:problem:unsupported-media-type',
+  422: 'urn:googlenet-queue:problem:unprocessable',
   429: 'urn:googlenet-queue:problem:rate-limited',
   500: 'urn:googlenet-queue:problem:internal',
   503: 'urn:googlenet-queue:problem:unavailable',
 } as const;
+
+/**
+ * Every status the API answers a problem with. HttpError and problem() take only these, so a
+ * new status cannot be answered before it has its `type` above.
+ */
+export type ProblemStatus = keyof typeof PROBLEM_TYPES;
 
 export interface FieldError {
   /** Where the problem is: `body.train.batchSize`, `query.limit`, `header.idempotency-key`. */
@@ -52,7 +60,7 @@ export type Problem = z.infer<typeof problemSchema>;
 
 export class HttpError extends Error {
   constructor(
-    readonly status: number,
+    readonly status: ProblemStatus,
     readonly title: string,
     detail: string,
     readonly errors: FieldError[] = [],
@@ -106,13 +114,13 @@ export function parseOr400<S extends z.ZodType>(
 }
 
 export function problem(
-  status: number,
+  status: ProblemStatus,
   title: string,
   detail: string,
   errors: FieldError[] = [],
 ): Problem {
   return {
-    type: PROBLEM_TYPES[status as keyof typeof PROBLEM_TYPES] ?? 'about:blank',
+    type: PROBLEM_TYPES[status],
     title,
     status,
     detail,
@@ -132,9 +140,13 @@ export const notFoundHandler: RequestHandler = (req, res) => {
  * body-parser's errors (`type` names the failure): our own words for each, since its messages
  * can quote the body or name internals.
  */
-const BODY_PARSER_ERRORS: Record<string, (limit: unknown) => [number, string]> = {
+export const BODY_PARSER_ERRORS: Record<string, (limit: unknown) => [ProblemStatus, string]> = {
   'entity.parse.failed': () => [400, 'the body is not valid JSON'],
   'entity.too.large': (limit) => [413, `the body is larger than the limit of ${limit} bytes`],
+  'entity.too.deep': (limit) => [
+    400,
+    `the body nests arrays and objects deeper than the limit of ${limit} (BODY_MAX_DEPTH)`,
+  ],
   'entity.verify.failed': () => [400, 'the body was refused'],
   'encoding.unsupported': () => [415, 'the content encoding is not supported'],
   'charset.unsupported': () => [415, 'the charset is not supported; send UTF-8 JSON'],
@@ -158,6 +170,10 @@ export function domainErrorToHttp(error: unknown): HttpError | undefined {
     const retryAfter = { 'Retry-After': String(error.retryAfterSeconds) };
     return new HttpError(503, 'Service Unavailable', error.message, [], retryAfter);
   }
+  if (error instanceof SeriesLimitError)
+    return new HttpError(422, 'Unprocessable Content', error.message, [
+      { path: 'body.points', message: error.message },
+    ]);
   if (error instanceof UnusableInputError) {
     const errors = [{ path: error.field, message: error.message }];
     return error.malformed

@@ -35,6 +35,7 @@ import {
 import { followRun } from './follow-run.js';
 import { PointsFileError, readPointBatches } from './metric-points-file.js';
 import { progressLine } from './run-progress.js';
+import { printable, printableJson, printableLines } from './terminal-text.js';
 
 const USAGE = `usage: gq <command> [options]
   submit CONFIG.json [--idempotency-key K]
@@ -57,13 +58,17 @@ const FINISH_STATUSES = ['succeeded', 'failed', 'cancelled'] as const;
 
 class UsageError extends Error {}
 
-const out = (text: string) => process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+/** Writes lines to stdout, every control character in them escaped but the newlines. */
+const out = (text: string) => {
+  const safe = printableLines(text);
+  process.stdout.write(safe.endsWith('\n') ? safe : `${safe}\n`);
+};
 
 function describeRun(run: RunResponse): string {
   const lines = [
     `id        ${run.id}`,
-    `name      ${run.name ?? '-'}`,
-    `status    ${run.status}${run.error ? ` (${run.error.name}: ${run.error.message})` : ''}`,
+    `name      ${printable(run.name ?? '-')}`,
+    `status    ${run.status}${run.error ? ` (${printable(`${run.error.name}: ${run.error.message}`)})` : ''}`,
     `progress  ${progressLine(run)}`,
     `created   ${run.createdAt}`,
     `started   ${run.startedAt ?? '-'}`,
@@ -73,8 +78,10 @@ function describeRun(run: RunResponse): string {
   if (run.bestValAccuracy != null)
     lines.push(`best      val/accuracy ${run.bestValAccuracy.toPrecision(4)}`);
   for (const [name, point] of Object.entries(run.latestMetrics ?? {}))
-    lines.push(`  ${name.padEnd(22)} ${point.value.toPrecision(4)} (step ${point.step})`);
-  if (run.result) lines.push(`result    ${JSON.stringify(run.result)}`);
+    lines.push(
+      `  ${printable(name).padEnd(22)} ${point.value.toPrecision(4)} (step ${point.step})`,
+    );
+  if (run.result) lines.push(`result    ${printable(JSON.stringify(run.result))}`);
   return lines.join('\n');
 }
 
@@ -221,7 +228,7 @@ async function listRuns({ client, values, print }: CommandContext): Promise<numb
     () =>
       [
         ...page.items.map((r) =>
-          [r.id, r.status.padEnd(9), (r.name ?? '-').padEnd(20), r.createdAt].join('  '),
+          [r.id, r.status.padEnd(9), printable(r.name ?? '-').padEnd(20), r.createdAt].join('  '),
         ),
         ...(page.nextCursor ? [`more: --cursor ${page.nextCursor}`] : []),
       ].join('\n') || 'no runs',
@@ -251,7 +258,9 @@ async function watchRun({ client, values, needId }: CommandContext): Promise<num
   let last = '';
   const run = await followRun(client, id, {
     onChange(run) {
-      const line = values.json ? JSON.stringify(run) : progressLine(run);
+      const line = printableLines(
+        values.json ? printableJson(JSON.stringify(run)) : progressLine(run),
+      );
       if (redraw) process.stdout.write(`\r${line}\x1b[K`);
       else if (line !== last) out(line);
       last = line;
@@ -367,7 +376,7 @@ async function main(argv: string[]): Promise<number> {
       if (!arg) throw new UsageError(`gq ${command} needs a run id`);
       return arg;
     },
-    print: (json, text) => out(values.json ? JSON.stringify(json, null, 2) : text()),
+    print: (json, text) => out(values.json ? printableJson(JSON.stringify(json, null, 2)) : text()),
   });
 }
 
@@ -375,8 +384,9 @@ try {
   process.exitCode = await main(process.argv.slice(2));
 } catch (error) {
   if (error instanceof ApiError) {
-    process.stderr.write(`gq: ${error.message}\n`);
-    for (const e of error.problem.errors ?? []) process.stderr.write(`  ${e.path}: ${e.message}\n`);
+    process.stderr.write(`gq: ${printable(error.message)}\n`);
+    for (const e of error.problem.errors ?? [])
+      process.stderr.write(`  ${printable(e.path)}: ${printable(e.message)}\n`);
     process.exitCode = 1;
   } else if (
     error instanceof UsageError ||

@@ -37,6 +37,8 @@ export interface NewQueuedRun {
   priority: number;
   config: Prisma.InputJsonValue;
   idempotencyKey: string | null;
+  /** The hash of the request created under `idempotencyKey` (see api/runs/idempotent-create). */
+  idempotencyHash?: string | null;
 }
 
 /** Who claims a run: the worker, the attempt's number, and the device slot it trains on. */
@@ -111,6 +113,7 @@ export class RunLifecycle {
     name: string;
     config: Prisma.InputJsonValue;
     idempotencyKey: string | null;
+    idempotencyHash?: string | null;
   }): Promise<Run> {
     const now = new Date();
     const run = await this.prisma.run.create({

@@ -47,6 +47,7 @@ export type WorkerConfig = AttemptDeps['config'] &
     | 'WORKER_CONCURRENCY'
     | 'TRAIN_THREADS'
     | 'WORKER_MEMORY_BYTES'
+    | 'METRICS_MAX_SERIES_PER_RUN'
   >;
 
 export interface WorkerDeps {
@@ -105,7 +106,12 @@ export async function createWorker(deps: WorkerDeps): Promise<RunningWorker> {
     },
   });
   const attemptDeps: AttemptDeps = {
-    store: withRunEvents(createRunStore(prisma, deps.artifacts), deps.events),
+    store: withRunEvents(
+      createRunStore(prisma, deps.artifacts, {
+        maxSeriesPerRun: config.METRICS_MAX_SERIES_PER_RUN,
+      }),
+      deps.events,
+    ),
     lifecycle,
     checkpoints: createCheckpointSync({
       artifacts: deps.artifacts,

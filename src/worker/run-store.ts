@@ -9,7 +9,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { ArtifactStore } from '../artifacts/artifact-store.js';
 import type { PrismaClient } from '../db/index.js';
-import { insertMetricPoints } from '../db/metric-points.js';
+import { insertCappedMetricPoints } from '../db/metric-series.js';
 import { dataInfoSchema, type DataInfo } from '../spec/data-info.js';
 import type { CheckpointSpec } from '../spec/checkpoint-spec.js';
 import { checkpointsToDelete } from '../checkpoints/checkpoint-retention.js';
@@ -22,17 +22,27 @@ export interface RunProgress {
   epoch: number;
 }
 
+/** Metric series a run may have when the worker is not told (METRICS_MAX_SERIES_PER_RUN). */
+const DEFAULT_MAX_SERIES = 1000;
+
 /**
  * The worker's store of a run's rows. `artifacts` holds the checkpoints' bytes: whatever removes
  * a Checkpoint row removes its files there too (retention, abandoned attempts, rejected
- * checkpoints).
+ * checkpoints). `maxSeriesPerRun` caps the run's metric series as the API's ingest does.
  */
-export function createRunStore(prisma: PrismaClient, artifacts: Pick<ArtifactStore, 'delete'>) {
-  return { ...createRunRecordWrites(prisma), ...createCheckpointRecords(prisma, artifacts) };
+export function createRunStore(
+  prisma: PrismaClient,
+  artifacts: Pick<ArtifactStore, 'delete'>,
+  { maxSeriesPerRun = DEFAULT_MAX_SERIES }: { maxSeriesPerRun?: number } = {},
+) {
+  return {
+    ...createRunRecordWrites(prisma, maxSeriesPerRun),
+    ...createCheckpointRecords(prisma, artifacts),
+  };
 }
 
 /** What the worker learns about a run while it trains: backend, data, progress, metrics. */
-function createRunRecordWrites(prisma: PrismaClient) {
+function createRunRecordWrites(prisma: PrismaClient, maxSeriesPerRun: number) {
   const fencedUpdate = (lease: Lease, data: Parameters<typeof fencedRunUpdate>[2]) =>
     fencedRunUpdate(prisma, lease, data);
   const fenced = <T>(lease: Lease, write: Parameters<typeof fencedTransaction<T>>[2]) =>
@@ -68,11 +78,14 @@ function createRunRecordWrites(prisma: PrismaClient) {
 
     /**
      * Inserts points; a point already stored (same run, name, step) is left as it is. The
-     * rollup levels follow by trigger, in the same transaction.
+     * rollup levels follow by trigger, in the same transaction. Points that would give the run
+     * more than `maxSeriesPerRun` series are refused whole (SeriesLimitError).
      */
     async writeMetrics(lease: Lease, points: MetricPointMessage[]): Promise<number> {
       if (points.length === 0) return 0;
-      return fenced(lease, (tx) => insertMetricPoints(tx, lease.runId, points));
+      return fenced(lease, (tx) =>
+        insertCappedMetricPoints(tx, lease.runId, points, maxSeriesPerRun),
+      );
     },
   };
 }

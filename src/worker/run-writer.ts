@@ -7,11 +7,12 @@
  * batches are merged and counted; past `maxBufferedPoints` the writer asks for training to pause
  * until the backlog halves, so memory stays bounded and nothing is dropped. A write that keeps
  * failing for `giveUpAfterMs` ends the attempt (the job is retried from its checkpoint); a lost
- * lease ends it at once, since retrying cannot help.
+ * lease or a metric batch past the run's series cap ends it at once, since retrying cannot help.
  */
 import type { Logger } from '../logger.js';
 import type { MetricPointMessage } from './ipc.js';
 import { LeaseLostError } from '../runs/lease.js';
+import { SeriesLimitError } from '../db/metric-series.js';
 
 /** Postgres allows 65,535 bind parameters per statement; a point takes five. */
 const MAX_POINTS_PER_INSERT = 5000;
@@ -152,7 +153,9 @@ export class RunWriter {
           );
         return true;
       } catch (error) {
-        if (error instanceof LeaseLostError) return this.fail(error);
+        // Retrying cannot mend these: the lease is gone, or the run has all the series it may.
+        if (error instanceof LeaseLostError || error instanceof SeriesLimitError)
+          return this.fail(error);
         firstFailure ??= Date.now();
         if (Date.now() - firstFailure >= this.options.giveUpAfterMs)
           return this.fail(new WriteGaveUpError(what, error));

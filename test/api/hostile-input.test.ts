@@ -3,6 +3,8 @@
  * the problem, leaks nothing about the server, creates no run, enqueues no job, and leaves the
  * API healthy.
  */
+import net from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { COUNTED_JOB_STATES } from '../../src/queue/job-states.js';
 import { startApi, trainBody, type TestApi } from '../helpers/api.js';
@@ -369,4 +371,158 @@ describe('paths, queries and headers', () => {
     expect(res.headers.get('content-security-policy')).toMatch(/default-src 'self'/);
     expect(res.headers.get('access-control-allow-origin')).toBeNull(); // CORS off by default
   });
+});
+
+describe('text the database cannot store, and text that rewrites terminals', () => {
+  const external = (overrides: Record<string, unknown>) =>
+    JSON.stringify({ kind: 'external', name: 'ext', ...overrides });
+  const cases: Array<[string, string, RegExp]> = [
+    ['a NUL in a run name', external({ name: 'a\u0000b' }), /body\.name/],
+    ['a NUL in a config value', external({ config: { note: 'a\u0000b' } }), /body\.config\.note/],
+    ['a NUL in a config key', external({ config: { 'a\u0000': 1 } }), /body\.config/],
+    // JSON.stringify escapes a lone surrogate as \ud800, which JSON.parse turns back into one.
+    ['a lone surrogate in config', external({ config: { lr: '\ud800' } }), /body\.config\.lr/],
+    ['an escape sequence in a run name', external({ name: 'x\u001b]0;pwned\u0007' }), /body\.name/],
+    ['a carriage return in a run name', external({ name: 'ok\rEVIL' }), /body\.name/],
+    ['a C1 control in a run name', external({ name: 'x\u009b31m' }), /body\.name/],
+    ['a NUL in a training run name', JSON.stringify(trainBody({ name: 'a\u0000' })), /body\.name/],
+  ];
+  for (const [what, body, field] of cases) {
+    it(`refuses ${what} with a 400 naming the field`, async () => {
+      expectProblem(await send({ body }), 400, field);
+    });
+  }
+
+  it('refuses a NUL in the error of a finish with a 400, before looking for the run', async () => {
+    const res = await send({
+      path: '/v1/runs/00000000-0000-4000-8000-000000000000/finish',
+      body: JSON.stringify({ status: 'failed', error: 'boom\u0000' }),
+    });
+    expectProblem(res, 400, /body\.error/);
+  });
+});
+
+describe('bodies built to exhaust the parser', () => {
+  it('refuses JSON nested 20,000 deep with a 400 naming the depth limit', async () => {
+    const depth = 20_000;
+    const body = `{"kind":"external","name":"deep","config":{"a":${'['.repeat(depth)}${']'.repeat(depth)}}}`;
+    expectProblem(await send({ body }), 400, /nest.*64/);
+  });
+
+  it('refuses a deeply nested config within the body depth limit with a 400 naming body.config', async () => {
+    let config: unknown = 1;
+    for (let i = 0; i < 40; i++) config = { a: config };
+    const res = await send({
+      body: JSON.stringify({ kind: 'external', name: 'deep', config: { nested: config } }),
+    });
+    expectProblem(res, 400, /body\.config/);
+  });
+
+  it('refuses a config holding a 20,000-element array with a 400 naming body.config', async () => {
+    const res = await send({
+      body: JSON.stringify({
+        kind: 'external',
+        name: 'wide',
+        config: { xs: new Array(20_000).fill(0) },
+      }),
+    });
+    expectProblem(res, 400, /body\.config/);
+  });
+});
+
+describe('cursors that decode to nonsense', () => {
+  for (const date of ['-100000-01-01T00:00:00.000Z', '+200000-01-01T00:00:00.000Z', '0000-01-01']) {
+    it(`refuses a cursor dated ${date} with a 400`, async () => {
+      const cursor = Buffer.from(
+        JSON.stringify([date, '00000000-0000-4000-8000-000000000000']),
+      ).toString('base64url');
+      expectProblem(
+        await send({ method: 'GET', path: `/v1/runs?cursor=${cursor}`, contentType: null }),
+        400,
+        /query\.cursor/,
+      );
+    });
+  }
+});
+
+describe('bodies that lie about themselves', () => {
+  /** Sends raw HTTP over a socket and resolves with the status line, or 'no answer' at `waitMs`. */
+  function rawRequest(head: string, body: Buffer, waitMs: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const { port, hostname } = new URL(api.url);
+      const socket = net.connect(Number(port), hostname, () => {
+        socket.write(head);
+        socket.write(body);
+      });
+      let received = '';
+      const timer = setTimeout(() => {
+        socket.destroy();
+        resolve(received.split('\r\n')[0] || 'no answer');
+      }, waitMs);
+      socket.on('data', (chunk) => {
+        received += chunk.toString('latin1');
+        if (received.includes('\r\n\r\n')) {
+          clearTimeout(timer);
+          socket.destroy();
+          resolve(received.split('\r\n')[0]!);
+        }
+      });
+      socket.on('error', reject);
+    });
+  }
+
+  it('answers Content-Length: 2000000000 with 413 from the header, before the body arrives', async () => {
+    const status = await rawRequest(
+      'POST /v1/runs HTTP/1.1\r\n' +
+        `Host: x\r\nAuthorization: Bearer ${api.key}\r\n` +
+        'Content-Type: application/json\r\nContent-Length: 2000000000\r\n\r\n',
+      Buffer.from('{"kind": "external", "name": "'),
+      // Generous: the answer needs no body, so it comes at once; without the fix it never comes.
+      10_000,
+    );
+    expect(status).toBe('HTTP/1.1 413 Payload Too Large');
+  });
+
+  it('answers a chunked body that passes the limit with 413 at once, without reading the rest', async () => {
+    const chunk = Buffer.from('{"kind": "external", "name": "' + 'y'.repeat(BODY_LIMIT * 2));
+    const status = await rawRequest(
+      'POST /v1/runs HTTP/1.1\r\n' +
+        `Host: x\r\nAuthorization: Bearer ${api.key}\r\n` +
+        'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
+      // One chunk past the limit, and the body never ends.
+      Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]),
+      10_000,
+    );
+    expect(status).toBe('HTTP/1.1 413 Payload Too Large');
+  });
+
+  const corrupt: Array<[string, Buffer]> = [
+    [
+      'gzip',
+      Buffer.concat([
+        gzipSync('{"kind":"external","name":"z"}').subarray(0, 12),
+        Buffer.from('garbage!garbage!'),
+      ]),
+    ],
+    ['br', Buffer.from('not brotli at all, not at all')],
+    ['deflate', Buffer.from('not deflate either')],
+  ];
+  for (const [encoding, body] of corrupt) {
+    it(`refuses a corrupt ${encoding} body with a 400 naming the encoding`, async () => {
+      const res = await fetch(`${api.url}/v1/runs`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${api.key}`,
+          'content-type': 'application/json',
+          'content-encoding': encoding,
+        },
+        body,
+      });
+      const text = await res.text();
+      expect(res.status, text).toBe(400);
+      expect(res.headers.get('content-type')).toMatch(/problem\+json/);
+      expect(JSON.parse(text).detail).toContain(encoding);
+      expectNoLeak(text);
+    });
+  }
 });

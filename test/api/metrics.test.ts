@@ -330,3 +330,91 @@ describe('rollups after a resume', () => {
     });
   });
 });
+
+describe('many series', () => {
+  /** `n` series of 3 points each (steps 0, 10, 20), named `s/00000`… */
+  function manySeries(n: number, offset = 0): Point[] {
+    return Array.from({ length: n }, (_, i) => `s/${String(i + offset).padStart(5, '0')}`).flatMap(
+      (name) => [0, 10, 20].map((step) => ({ name, step, value: step })),
+    );
+  }
+
+  it('refuses points that would give a run more than METRICS_MAX_SERIES_PER_RUN series, and stores none of them', async () => {
+    const id = await externalRun();
+    // 10,000 names in one request: before the cap, the run's reads then failed for ever.
+    const res = await postJson(`${api.url}/v1/runs/${id}/metrics`, {
+      points: Array.from({ length: 10_000 }, (_, i) => ({ name: `n/${i}`, step: 0, value: i })),
+    });
+    expect(res.status, JSON.stringify(res.json)).toBe(422);
+    expect(res.json.type).toBe('urn:googlenet-queue:problem:unprocessable');
+    expect(res.json.detail).toMatch(/METRICS_MAX_SERIES_PER_RUN.*1000/);
+    expect(await db.prisma.metricPoint.count({ where: { runId: id } })).toBe(0);
+
+    // Up to the cap is fine, in any number of requests; one more series is not; more points
+    // of the series it has still are.
+    await ingest(id, manySeries(600));
+    await ingest(id, manySeries(400, 600));
+    const over = await postJson(`${api.url}/v1/runs/${id}/metrics`, {
+      points: [{ name: 'one/more', step: 0, value: 1 }],
+    });
+    expect(over.status).toBe(422);
+    expect(over.json.detail).toMatch(/1000/);
+    await ingest(id, [{ name: 's/00000', step: 30, value: 1 }]);
+  });
+
+  it('answers every series of a run at the cap in one bounded read, and compares such runs', async () => {
+    const id = await externalRun();
+    await ingest(id, manySeries(1000));
+    const started = Date.now();
+    const res = await getJson(`${api.url}/v1/runs/${id}/metrics?maxPoints=1`);
+    expect(res.status, JSON.stringify(res.json).slice(0, 500)).toBe(200);
+    console.log(`[many series] 1000 series, maxPoints=1: ${Date.now() - started} ms`);
+    expect(res.json.series).toHaveLength(1000);
+    expect(res.json.series[0]).toEqual({
+      name: 's/00000',
+      points: [{ step: 20, value: 20, min: 0, max: 20, count: 3 }],
+    });
+    const exact = await getJson(`${api.url}/v1/runs/${id}/metrics?maxPoints=3`);
+    expect(exact.status).toBe(200);
+    expect(exact.json.series[999].points).toEqual([
+      { step: 0, value: 0 },
+      { step: 10, value: 10 },
+      { step: 20, value: 20 },
+    ]);
+    const other = await externalRun('other');
+    await ingest(other, manySeries(1000));
+    const compared = await getJson(`${api.url}/v1/metrics?runIds=${id},${other}&maxPoints=2`);
+    expect(compared.status).toBe(200);
+    expect(compared.json.runs.map((r: any) => r.series.length)).toEqual([1000, 1000]);
+  });
+
+  it('still answers a run that has more series than the cap (written before it), with the first ones up to the cap', async () => {
+    const id = await externalRun();
+    // 10,000 series of 2 points, written as psql or an ingest could before the cap existed.
+    await db.prisma.$executeRaw`
+      INSERT INTO "MetricPoint" ("runId", name, step, value, "wallTime")
+      SELECT ${id}::uuid, 'legacy/' || lpad(i::text, 5, '0'), s, s, now()
+      FROM generate_series(1, 10000) AS i, generate_series(0, 1) AS s`;
+    // Before: a few statements per series in one transaction, past Prisma's timeout: a 500.
+    const res = await getJson(`${api.url}/v1/runs/${id}/metrics?maxPoints=1`);
+    expect(res.status, JSON.stringify(res.json).slice(0, 300)).toBe(200);
+    expect(res.json.series).toHaveLength(1000);
+    expect(res.json.series[999].name).toBe('legacy/01000');
+  });
+
+  it('refuses a read that asks for more than METRICS_MAX_POINTS_PER_READ points, naming it', async () => {
+    const id = await externalRun();
+    await ingest(id, manySeries(30));
+    // 30 series × 10,000 points = 300,000 > 200,000
+    const all = await getJson(`${api.url}/v1/runs/${id}/metrics?maxPoints=10000`);
+    expect(all.status, JSON.stringify(all.json)).toBe(422);
+    expect(all.json.detail).toMatch(/200000 points.*METRICS_MAX_POINTS_PER_READ/);
+    const names = Array.from({ length: 30 }, (_, i) => `s/${String(i).padStart(5, '0')}`);
+    const ids = Array.from({ length: 20 }, () => id).join(',');
+    const compared = await getJson(
+      `${api.url}/v1/metrics?runIds=${ids}&names=${names.slice(0, 2).join(',')}&maxPoints=10000`,
+    );
+    expect(compared.status).toBe(200); // the same run twenty times is one run
+    expect((await getJson(`${api.url}/v1/runs/${id}/metrics?maxPoints=6000`)).status).toBe(200);
+  });
+});

@@ -157,6 +157,72 @@ describe('POST /v1/runs', () => {
   });
 });
 
+describe('Idempotency-Key reused with another body', () => {
+  it('answers 422 naming the key, creates nothing and enqueues nothing, also for another kind of run', async () => {
+    const headers = { 'Idempotency-Key': 'reused-key' };
+    const first = await postJson(`${api.url}/v1/runs`, trainBody(), headers);
+    expect(first.status).toBe(201);
+    // The same body in another key order and spacing is the same request.
+    const { kind, ...rest } = trainBody();
+    const again = await postJson(`${api.url}/v1/runs`, { ...rest, kind }, headers);
+    expect(again.status).toBe(200);
+    expect(again.json.id).toBe(first.json.id);
+
+    const other = await postJson(`${api.url}/v1/runs`, trainBody({ priority: 99 }), headers);
+    expect(other.status, JSON.stringify(other.json)).toBe(422);
+    expect(other.json.type).toBe('urn:googlenet-queue:problem:unprocessable');
+    expect(other.json.detail).toMatch(/Idempotency-Key 'reused-key'/);
+    expect(other.json.errors[0].path).toBe('header.idempotency-key');
+    const external = await postJson(
+      `${api.url}/v1/runs`,
+      { kind: 'external', name: 'elsewhere' },
+      headers,
+    );
+    expect(external.status).toBe(422);
+    expect(await prisma.run.count()).toBe(1);
+    expect(await jobCount()).toBe(1);
+  });
+});
+
+describe('external run configs and texts', () => {
+  it('keeps names and configs in any script, emoji (surrogate pairs) included', async () => {
+    const res = await postJson(`${api.url}/v1/runs`, {
+      kind: 'external',
+      name: 'résumé 🚀 学习',
+      config: { note: 'ok 😀', ключ: [1, 2, 3] },
+    });
+    expect(res.status, JSON.stringify(res.json)).toBe(201);
+    expect((await getJson(`${api.url}/v1/runs/${res.json.id}`)).json).toMatchObject({
+      name: 'résumé 🚀 学习',
+      config: { note: 'ok 😀', ключ: [1, 2, 3] },
+    });
+  });
+
+  it('refuses a config over 64 KiB with a 400 naming body.config', async () => {
+    const res = await postJson(`${api.url}/v1/runs`, {
+      kind: 'external',
+      name: 'big',
+      config: { notes: 'x'.repeat(70 * 1024) },
+    });
+    expect(res.status).toBe(400);
+    expect(res.json.detail).toMatch(/body\.config: .*65536/);
+    expect(await prisma.run.count()).toBe(0);
+  });
+
+  it('refuses a NUL in the error of a running run it finishes with 400, and leaves it running', async () => {
+    const run = await postJson(`${api.url}/v1/runs`, { kind: 'external', name: 'ext' });
+    const res = await postJson(`${api.url}/v1/runs/${run.json.id}/finish`, {
+      status: 'failed',
+      error: 'diverged\u0000',
+    });
+    expect(res.status, JSON.stringify(res.json)).toBe(400);
+    expect(res.json.detail).toMatch(/body\.error/);
+    expect((await prisma.run.findUniqueOrThrow({ where: { id: run.json.id } })).status).toBe(
+      'running',
+    );
+  });
+});
+
 describe('GET /v1/runs', () => {
   it('pages through every run exactly once, newest first, with a bounded limit', async () => {
     const ids: string[] = [];
@@ -176,6 +242,24 @@ describe('GET /v1/runs', () => {
     expect(seen).toEqual([...ids].reverse());
     expect((await getJson(`${api.url}/v1/runs?limit=1000`)).status).toBe(400);
     expect((await getJson(`${api.url}/v1/runs?cursor=nonsense`)).status).toBe(400);
+  });
+
+  it("leaves each run's config out of the list (its own page has it): a page of big configs stays small", async () => {
+    const config = { notes: 'n'.repeat(60 * 1024) };
+    for (let i = 0; i < 5; i++)
+      await postJson(`${api.url}/v1/runs`, { kind: 'external', name: `big-${i}`, config });
+    const res = await fetch(`${api.url}/v1/runs?limit=100`, {
+      headers: { authorization: `Bearer ${api.key}` },
+    });
+    const text = await res.text();
+    expect(res.status).toBe(200);
+    // 5 × 60 KiB of config before; a few hundred bytes a run now.
+    expect(text.length).toBeLessThan(5 * 2048);
+    const items = JSON.parse(text).items as Array<Record<string, unknown>>;
+    expect(items).toHaveLength(5);
+    for (const item of items) expect(item).not.toHaveProperty('config');
+    const one = await getJson(`${api.url}/v1/runs/${items[0]!['id']}`);
+    expect(one.json.config).toEqual(config);
   });
 
   it('filters by status and kind', async () => {

@@ -138,6 +138,41 @@ describe('gq without a worker', () => {
   });
 });
 
+describe('gq and text other users wrote', () => {
+  it('escapes control characters in names and errors instead of sending them to the terminal', async () => {
+    // Written before the API refused such names (or by hand): what the CLI may still meet.
+    const hostile = 'evil\u001b]0;pwned\u0007\r\u001b[2Kfine\u009b31m\u202egnp.exe';
+    const run = await db.prisma.run.create({
+      data: {
+        kind: 'external',
+        status: 'failed',
+        name: hostile,
+        config: {},
+        error: {
+          name: 'X',
+          message: 'boom\u001b[1A\nforged line',
+          attempt: 1,
+          unrecoverable: true,
+        },
+      },
+    });
+    // eslint-disable-next-line no-control-regex -- raw control characters are what must not pass
+    const raw = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
+    const list = await gq(['list', '--limit', '100']);
+    expect(list.code).toBe(0);
+    expect(list.stdout).not.toMatch(raw);
+    expect(list.stdout).toContain('evil\\x1b]0;pwned\\x07\\x0d\\x1b[2Kfine\\x9b31m\\u202egnp.exe');
+    const show = await gq(['show', run.id]);
+    expect(show.stdout).not.toMatch(raw);
+    expect(show.stdout).toContain('boom\\x1b[1A\\x0aforged line');
+    expect(show.stdout).not.toMatch(/^forged line/m);
+    const json = await gq(['show', run.id, '--json']);
+    expect(json.stdout).not.toMatch(raw);
+    expect(JSON.parse(json.stdout).name).toBe(hostile);
+    await db.prisma.run.delete({ where: { id: run.id } });
+  });
+});
+
 describe('the typed client', () => {
   it('answers with typed values and throws ApiError carrying the problem', async () => {
     const client = createApiClient({ baseUrl: api.url, apiKey: api.key });
@@ -146,9 +181,9 @@ describe('the typed client', () => {
       { idempotencyKey: 'typed-1' },
     );
     expect(run.status).toBe('queued');
-    expect((await client.submit(trainBody() as never, { idempotencyKey: 'typed-1' })).id).toBe(
-      run.id,
-    );
+    // The same request again (an Idempotency-Key with another body would be refused, 422).
+    const again = trainBody({ name: 'typed' }) as never;
+    expect((await client.submit(again, { idempotencyKey: 'typed-1' })).id).toBe(run.id);
     expect((await client.list({ limit: 1 })).items[0]?.id).toBe(run.id);
     expect((await client.metrics(run.id, { names: ['train/loss'] })).series).toEqual([
       { name: 'train/loss', points: [] },

@@ -2,7 +2,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { ArtifactStore } from '../../src/artifacts/artifact-store.js';
 import { createPostgresArtifactStore } from '../../src/artifacts/postgres-artifact-store.js';
 import { checkpointsToDelete } from '../../src/checkpoints/checkpoint-retention.js';
-import { type RunStore } from '../../src/worker/run-store.js';
+import { createRunStore, type RunStore } from '../../src/worker/run-store.js';
+import { SeriesLimitError } from '../../src/db/metric-series.js';
 import { LeaseLostError, type Lease } from '../../src/runs/lease.js';
 import { createTestDatabase } from '../helpers/database.js';
 import { createTestQueue } from '../helpers/queue.js';
@@ -48,6 +49,26 @@ describe('run store', () => {
       orderBy: { step: 'asc' },
     });
     expect(rows.map((r) => r.step)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('refuses a metric batch that would give the run more series than its cap, whole', async () => {
+    const capped = createRunStore(db.prisma, artifactStore, { maxSeriesPerRun: 3 });
+    const named = (names: string[]) =>
+      names.map((name) => ({ name, step: 0, value: 1, time: Date.now() }));
+    expect(await capped.writeMetrics(lease, named(['a', 'b']))).toBe(2);
+    await expect(capped.writeMetrics(lease, named(['a', 'c', 'd']))).rejects.toThrow(
+      SeriesLimitError,
+    );
+    await expect(capped.writeMetrics(lease, named(['c', 'd']))).rejects.toThrow(/at most 3/);
+    expect(await db.prisma.metricPoint.count({ where: { runId } })).toBe(2);
+    expect(await capped.writeMetrics(lease, named(['c']))).toBe(1);
+    // Two batches racing for the last series of a cap of 4: exactly one gets it.
+    const four = createRunStore(db.prisma, artifactStore, { maxSeriesPerRun: 4 });
+    const race = await Promise.allSettled([
+      four.writeMetrics(lease, named(['e'])),
+      four.writeMetrics(lease, named(['f'])),
+    ]);
+    expect(race.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
   });
 
   it('moves a run queued → running → succeeded, and never claims a finished or cancelled run', async () => {

@@ -6,6 +6,7 @@ import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import type { MetricPointMessage } from '../../src/worker/ipc.js';
 import { LeaseLostError } from '../../src/runs/lease.js';
+import { SeriesLimitError } from '../../src/db/metric-series.js';
 import { RunWriter, WriteGaveUpError } from '../../src/worker/run-writer.js';
 
 const log = pino({ level: 'silent' });
@@ -87,5 +88,19 @@ describe('run writer', () => {
     });
     await expect(fenced.w.drain()).rejects.toBeInstanceOf(LeaseLostError);
     expect(after).toBe(false); // nothing after a lost lease is written
+  });
+
+  it('stops at once, without retrying, when a metric batch passes the run series cap', async () => {
+    let tries = 0;
+    const capped = writer({
+      writeMetrics: async () => {
+        tries++;
+        throw new SeriesLimitError('r1', 1000, 1000, 1);
+      },
+    });
+    capped.w.metrics(points(0, 1));
+    await expect(capped.w.drain()).rejects.toBeInstanceOf(SeriesLimitError);
+    expect(tries).toBe(1);
+    expect(capped.fatal()?.message).toMatch(/METRICS_MAX_SERIES_PER_RUN/);
   });
 });

@@ -30,6 +30,10 @@ export function metricsRoutes(service: MetricsService): RouteSpec[] {
           schema: ingestMetricsResponse,
         },
         409: { description: 'Not an external run, or it has finished', schema: problemSchema },
+        422: {
+          description: 'The points would give the run more series than METRICS_MAX_SERIES_PER_RUN',
+          schema: problemSchema,
+        },
       },
       async handle({ params, body }, res) {
         res.json(await service.ingest(params.id, body));
@@ -43,7 +47,13 @@ export function metricsRoutes(service: MetricsService): RouteSpec[] {
       summary:
         "A run's metric series: exact points, or at most maxPoints min/max/last buckets for longer ranges",
       request: { params: runIdParams, query: metricsQuery },
-      responses: { 200: { description: 'The series', schema: metricsResponse } },
+      responses: {
+        200: { description: 'The series', schema: metricsResponse },
+        422: {
+          description: 'Series × maxPoints asked for is more than METRICS_MAX_POINTS_PER_READ',
+          schema: problemSchema,
+        },
+      },
       async handle({ params, query }, res) {
         res.json(await service.runSeries(params.id, query));
       },
@@ -55,7 +65,13 @@ export function metricsRoutes(service: MetricsService): RouteSpec[] {
       tag: 'metrics',
       summary: 'The same series of several runs (compare view)',
       request: { query: compareMetricsQuery },
-      responses: { 200: { description: 'The series of each run', schema: compareMetricsResponse } },
+      responses: {
+        200: { description: 'The series of each run', schema: compareMetricsResponse },
+        422: {
+          description: 'Series × maxPoints asked for is more than METRICS_MAX_POINTS_PER_READ',
+          schema: problemSchema,
+        },
+      },
       async handle({ query }, res) {
         const { runIds, ...series } = query;
         res.json(await service.compare(runIds, series));

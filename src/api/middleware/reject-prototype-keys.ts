@@ -4,17 +4,28 @@ import { HttpError, type FieldError } from '../errors.js';
 /** Keys that could reach an object's prototype if some code ever merged input into an object. */
 const FORBIDDEN_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 
-/** Paths of every forbidden key in a parsed JSON value (iterative: deep nesting cannot overflow). */
+/**
+ * Paths of every forbidden key in a parsed JSON value. Iterative, so deep nesting cannot
+ * overflow; array elements are visited by index and only objects are stacked, so a 500,000-
+ * element array of numbers costs a loop, not 500,000 path strings.
+ */
 export function findPrototypeKeys(value: unknown, root: string): string[] {
   const found: string[] = [];
-  const stack: Array<[unknown, string]> = [[value, root]];
+  const stack: Array<[object, string]> = [];
+  if (value !== null && typeof value === 'object') stack.push([value, root]);
   while (stack.length > 0) {
     const [node, path] = stack.pop()!;
-    if (node === null || typeof node !== 'object') continue;
+    if (Array.isArray(node)) {
+      for (let i = 0; i < node.length; i++) {
+        const child: unknown = node[i];
+        if (child !== null && typeof child === 'object') stack.push([child, `${path}.${i}`]);
+      }
+      continue;
+    }
     for (const key of Object.keys(node)) {
-      const child = `${path}.${key}`;
-      if (FORBIDDEN_KEYS.has(key)) found.push(child);
-      else stack.push([(node as Record<string, unknown>)[key], child]);
+      const child: unknown = (node as Record<string, unknown>)[key];
+      if (FORBIDDEN_KEYS.has(key)) found.push(`${path}.${key}`);
+      else if (child !== null && typeof child === 'object') stack.push([child, `${path}.${key}`]);
     }
   }
   return found;

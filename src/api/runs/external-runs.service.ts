@@ -20,11 +20,12 @@ export function createExternalRuns(deps: {
       body: CreateExternalRunBody,
       idempotencyKey?: string,
     ): Promise<Submitted> {
-      return idempotentCreate(prisma, idempotencyKey, () =>
+      return idempotentCreate(prisma, idempotencyKey, body, (hash) =>
         lifecycle.startExternal({
           name: body.name,
           config: body.config as Prisma.InputJsonValue,
           idempotencyKey: idempotencyKey ?? null,
+          idempotencyHash: hash,
         }),
       );
     },

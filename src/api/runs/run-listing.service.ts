@@ -6,7 +6,7 @@ import type { PrismaClient, Run } from '../../db/index.js';
 import { latestPoints, seriesMaxima } from '../../db/metric-rollups.js';
 import { RunNotFoundError, UnusableInputError } from '../../runs/run-errors.js';
 import type { RunKind, RunStatus } from '../../spec/run-status.js';
-import { BEST_METRIC, runView } from './run-presenter.js';
+import { BEST_METRIC, runListItem, runView } from './run-presenter.js';
 import { runIdParam } from './runs.schemas.js';
 
 /** A page of the list as asked for: filters, size and where the previous page ended. */
@@ -27,8 +27,16 @@ function decodeCursor(cursor: string): { createdAt: Date; id: string } {
       string,
       string,
     ];
+    // Only what encodeCursor writes: an ISO time of years 1970..9999, which Postgres can
+    // compare (JavaScript dates reach year 275760, timestamps only 294276, and not backwards).
     const date = new Date(createdAt);
-    if (Number.isNaN(date.getTime()) || !runIdParam.safeParse(id).success)
+    if (
+      typeof createdAt !== 'string' ||
+      !/^(19[7-9]\d|[2-9]\d{3})-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/.test(createdAt) ||
+      Number.isNaN(date.getTime()) ||
+      date.toISOString() !== createdAt ||
+      !runIdParam.safeParse(id).success
+    )
       throw new Error('bad cursor');
     return { createdAt: date, id };
   } catch {
@@ -76,7 +84,7 @@ export function createRunListing(prisma: PrismaClient) {
         BEST_METRIC,
       );
       return {
-        items: page.map((r) => runView(r, { bestValAccuracy: best.get(r.id) ?? null })),
+        items: page.map((r) => runListItem(r, { bestValAccuracy: best.get(r.id) ?? null })),
         nextCursor: runs.length > query.limit && last ? encodeCursor(last) : null,
       };
     },

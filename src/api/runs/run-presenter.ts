@@ -21,15 +21,17 @@ export interface RunViewExtras {
 /** The metric the runs list ranks runs by ("best val accuracy"). */
 export const BEST_METRIC = 'val/accuracy';
 
-/** The run as the API answers with it (`runResponse`). */
-export function runView(run: Run, { latestMetrics, bestValAccuracy }: RunViewExtras = {}) {
+/**
+ * The run as a list shows it (`runListItem`): everything but its `config`, which can be up to
+ * 64 KiB (an external run's) and which only the run's own page needs (`GET /v1/runs/:id`).
+ */
+export function runListItem(run: Run, { latestMetrics, bestValAccuracy }: RunViewExtras = {}) {
   return {
     id: run.id,
     kind: run.kind,
     status: run.status,
     name: run.name,
     priority: run.priority,
-    config: run.config,
     progress: run.progress,
     attempts: run.attempts,
     resumedFromStep: run.resumedFromStep,
@@ -52,4 +54,9 @@ export function runView(run: Run, { latestMetrics, bestValAccuracy }: RunViewExt
       : {}),
     ...(bestValAccuracy !== undefined ? { bestValAccuracy } : {}),
   };
+}
+
+/** The run as the API answers with it (`runResponse`): the list's view and its config. */
+export function runView(run: Run, extras: RunViewExtras = {}) {
+  return { ...runListItem(run, extras), config: run.config };
 }

@@ -45,13 +45,14 @@ export function createRunSubmission({ prisma, lifecycle, config }: RunSubmission
   return {
     /** A training or eval run, queued; a replay of one still queued enqueues it again. */
     async submitQueuedRun(body: QueuedRunBody, idempotencyKey?: string): Promise<Submitted> {
-      const submitted = await idempotentCreate(prisma, idempotencyKey, async () =>
+      const submitted = await idempotentCreate(prisma, idempotencyKey, body, async (hash) =>
         lifecycle.queue({
           kind: body.kind,
           name: body.name ?? null,
           priority: body.priority,
           config: (await specOf(body)) as Prisma.InputJsonValue,
           idempotencyKey: idempotencyKey ?? null,
+          idempotencyHash: hash,
         }),
       );
       if (submitted.replayed) await lifecycle.ensureEnqueued(submitted.run);

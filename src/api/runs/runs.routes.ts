@@ -43,7 +43,7 @@ export function runsRoutes(service: RunsService): RouteSpec[] {
         },
         422: {
           description:
-            "The data set is missing, not of its format, or has other classes than the model; an eval's checkpoint does not exist",
+            "The data set is missing, not of its format, or has other classes than the model; an eval's checkpoint does not exist; the Idempotency-Key was used for another body",
           schema: problemSchema,
         },
         503: {

@@ -9,8 +9,30 @@ import { checkpointRefSchema } from '../../spec/eval-run-spec.js';
 import { checkTrainRunSpec, trainRunSpecFields } from '../../spec/train-run-spec.js';
 import { datasetSpecSchema } from '../../spec/dataset-spec.js';
 import { evalResultSchema, trainResultSchema } from '../../spec/run-results.js';
+import {
+  checkRunConfig,
+  RUN_CONFIG_MAX_ARRAY,
+  RUN_CONFIG_MAX_BYTES,
+  RUN_CONFIG_MAX_DEPTH,
+} from './run-config-bounds.js';
 
 export { RUN_KINDS, RUN_STATUSES } from '../../spec/run-status.js';
+
+/**
+ * Control characters (C0, DEL, C1) and the bidirectional overrides and isolates: in a name they
+ * can rewrite the terminal of whoever lists the runs (`gq list`) or disguise one name as another.
+ */
+const NAME_FORBIDDEN = /[\p{Cc}\u202a-\u202e\u2066-\u2069]/u;
+
+/** A run's name, shown in lists and terminals: printable text of 1..200 characters. */
+export const runNameSchema = z
+  .string()
+  .trim()
+  .min(1)
+  .max(200)
+  .refine((name) => !NAME_FORBIDDEN.test(name), {
+    message: 'must not hold control characters or bidirectional overrides',
+  });
 
 /** Scheduling priority 0..100, higher runs sooner; equal priorities run in submission order. */
 export const DEFAULT_PRIORITY = 50;
@@ -18,7 +40,7 @@ export const DEFAULT_PRIORITY = 50;
 export const createTrainRunBody = z
   .object({
     kind: z.literal('train'),
-    name: z.string().trim().min(1).max(200).optional(),
+    name: runNameSchema.optional(),
     priority: z.number().int().min(0).max(100).default(DEFAULT_PRIORITY),
     ...trainRunSpecFields,
   })
@@ -31,7 +53,7 @@ export type CreateTrainRunInput = z.input<typeof createTrainRunBody>;
 export const createEvalRunBody = z
   .object({
     kind: z.literal('eval'),
-    name: z.string().trim().min(1).max(200).optional(),
+    name: runNameSchema.optional(),
     priority: z.number().int().min(0).max(100).default(DEFAULT_PRIORITY),
     checkpoint: checkpointRefSchema,
     dataset: datasetSpecSchema,
@@ -45,9 +67,16 @@ export type CreateEvalRunBody = z.output<typeof createEvalRunBody>;
 export const createExternalRunBody = z
   .object({
     kind: z.literal('external'),
-    name: z.string().trim().min(1).max(200),
+    name: runNameSchema,
     /** Anything the trainer wants kept with the run (hyperparameters, a git commit). */
-    config: z.record(z.string(), z.unknown()).default({}),
+    config: z
+      .record(z.string(), z.unknown())
+      .superRefine(checkRunConfig)
+      .default({})
+      .describe(
+        `Free-form JSON kept with the run: at most ${RUN_CONFIG_MAX_BYTES} bytes, ` +
+          `${RUN_CONFIG_MAX_DEPTH} levels deep, arrays of at most ${RUN_CONFIG_MAX_ARRAY} elements`,
+      ),
   })
   .strict();
 export type CreateExternalRunBody = z.output<typeof createExternalRunBody>;
@@ -147,8 +176,12 @@ export const runResponse = z.object({
 });
 export type RunResponse = z.output<typeof runResponse>;
 
+/** A run in a list: without its `config` (read it with GET /v1/runs/:id). */
+export const runListItem = runResponse.omit({ config: true });
+export type RunListItem = z.output<typeof runListItem>;
+
 export const runListResponse = z.object({
-  items: z.array(runResponse),
+  items: z.array(runListItem),
   /** Pass as `cursor` for the next page; null on the last page. */
   nextCursor: z.string().nullable(),
 });
@@ -181,7 +214,7 @@ export const retryRunBody = z.object({}).strict().optional();
 
 export const deadLetterResponse = z.object({
   items: z.array(
-    runResponse.extend({
+    runListItem.extend({
       /** The run's BullMQ job, while the queue keeps it (30 days after failing). */
       job: z
         .object({
