@@ -4,9 +4,10 @@
  * those schemas; `buildOpenApiDocument` describes it from the same declaration, so the document
  * cannot drift from what the server accepts.
  */
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { z } from 'zod';
 import { HttpError, parseOr400 } from './errors.js';
+import { refuseOversizedBody } from './middleware/oversized-body.js';
 
 export interface RequestSchemas {
   /** Path parameters (`:id`), a strict object. */
@@ -66,13 +67,26 @@ const WHERE: Record<keyof RequestSchemas, string> = {
   body: 'body',
 };
 
+/** Reads a raw body of one of `types` within its limit, refusing an oversized one early. */
+function rawBodyReader(rawBody: RawBodySpec): RequestHandler {
+  const read = express.raw({ type: [...rawBody.types], limit: rawBody.limitBytes });
+  return (req, res, next) => {
+    const answered = req.is([...rawBody.types])
+      ? refuseOversizedBody(req, res, rawBody.limitBytes)
+      : () => false;
+    read(req, res, (error?: unknown) => {
+      if (!answered()) next(error as Error);
+    });
+  };
+}
+
 /** Registers each route on `router`, parsing params, query, headers and body before its handler. */
 export function mountRoutes(router: Router, routes: readonly RouteSpec[]): void {
   for (const route of routes) {
     const { rawBody } = route;
     const readBytes = rawBody
       ? [
-          express.raw({ type: [...rawBody.types], limit: rawBody.limitBytes }),
+          rawBodyReader(rawBody),
           (req: Request, _res: Response, next: () => void) => {
             if (!Buffer.isBuffer(req.body) || req.body.byteLength === 0)
               throw new HttpError(

@@ -29,6 +29,8 @@ const LIMITS = {
   EVENT_MAX_BYTES: 64 * 1024,
   EVENT_STREAMS_PER_KEY: 3,
   EVENT_STREAM_KEY_CHECK_MS: 300,
+  // One test sends 2,000 series in a request to make an event over EVENT_MAX_BYTES.
+  METRICS_MAX_SERIES_PER_RUN: 5000,
 };
 
 beforeAll(async () => {
@@ -270,6 +272,42 @@ describe('streams per key', () => {
     }
     expect(status).toBe(200);
     for (const s of open) s.close();
+  });
+
+  it('gives back the place of a client that left while its key was being checked', async () => {
+    const key = await freshKey();
+    // Each request is dropped within a few milliseconds: some before the API has checked the
+    // key and started the stream, when the response is already closed.
+    await Promise.all(
+      Array.from({ length: 24 }, async (_, i) => {
+        const abort = new AbortController();
+        const res = fetch(`${api.url}/v1/events`, {
+          headers: { authorization: `Bearer ${key}` },
+          signal: abort.signal,
+        }).catch(() => undefined);
+        await new Promise((resolve) => setTimeout(resolve, i % 6));
+        abort.abort();
+        await res;
+      }),
+    );
+    // Every place comes back: the key opens as many streams as the limit allows.
+    const deadline = Date.now() + 10_000;
+    let statuses: number[];
+    do {
+      const tries = await Promise.all(
+        [0, 1, 2].map(() =>
+          fetch(`${api.url}/v1/events`, {
+            headers: { authorization: `Bearer ${key}` },
+            signal: AbortSignal.timeout(5000),
+          }),
+        ),
+      );
+      statuses = tries.map((r) => r.status);
+      await Promise.all(tries.map((r) => r.body?.cancel()));
+      if (statuses.every((s) => s === 200)) break;
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } while (Date.now() < deadline);
+    expect(statuses).toEqual([200, 200, 200]);
   });
 });
 

@@ -14,12 +14,18 @@ import { createTestQueue } from '../helpers/queue.js';
 let db: TestDatabase;
 let queue: Awaited<ReturnType<typeof createTestQueue>>;
 let api: TestApi;
+const PREDICT_MAX_BYTES = 256 * 1024;
 const BODY_LIMIT = 64 * 1024;
 
 beforeAll(async () => {
   db = await createTestDatabase('api_hostile');
   queue = await createTestQueue('api-hostile');
-  api = await startApi(db, queue.queue, { BODY_LIMIT_BYTES: BODY_LIMIT });
+  api = await startApi(
+    db,
+    queue.queue,
+    { BODY_LIMIT_BYTES: BODY_LIMIT },
+    { maxImageBytes: PREDICT_MAX_BYTES },
+  );
 });
 afterAll(async () => {
   await api?.close();
@@ -490,6 +496,31 @@ describe('bodies that lie about themselves', () => {
         `Host: x\r\nAuthorization: Bearer ${api.key}\r\n` +
         'Content-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n',
       // One chunk past the limit, and the body never ends.
+      Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]),
+      10_000,
+    );
+    expect(status).toBe('HTTP/1.1 413 Payload Too Large');
+  });
+
+  // The image route reads a raw body: the same early answers, whatever the body's type.
+  const predictRoute = 'POST /v1/runs/00000000-0000-4000-8000-000000000000/predict HTTP/1.1\r\n';
+  it('answers an image with Content-Length: 2000000000 with 413 from the header', async () => {
+    const status = await rawRequest(
+      predictRoute +
+        `Host: x\r\nAuthorization: Bearer ${api.key}\r\n` +
+        'Content-Type: image/png\r\nContent-Length: 2000000000\r\n\r\n',
+      Buffer.from([0x89, 0x50, 0x4e, 0x47]),
+      10_000,
+    );
+    expect(status).toBe('HTTP/1.1 413 Payload Too Large');
+  });
+
+  it('answers a chunked image that passes PREDICT_MAX_BYTES with 413 at once', async () => {
+    const chunk = Buffer.alloc(PREDICT_MAX_BYTES + 1024, 7);
+    const status = await rawRequest(
+      predictRoute +
+        `Host: x\r\nAuthorization: Bearer ${api.key}\r\n` +
+        'Content-Type: image/png\r\nTransfer-Encoding: chunked\r\n\r\n',
       Buffer.concat([Buffer.from(`${chunk.length.toString(16)}\r\n`), chunk, Buffer.from('\r\n')]),
       10_000,
     );

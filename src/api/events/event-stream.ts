@@ -248,13 +248,25 @@ function startStream(
   let gone = false;
   let onClose = (): void => undefined;
   let keepalive: NodeJS.Timeout | undefined;
+  let reportedGone = false;
+  const reportGone = (): void => {
+    if (reportedGone) return;
+    reportedGone = true;
+    hooks.onGone();
+  };
   // The response's close: when the client goes away, or the answer ends (an error, endAll, a drop).
   res.on('close', () => {
     gone = true;
     clearInterval(keepalive);
-    hooks.onGone();
+    reportGone();
     onClose();
   });
+  // A client that left while its key was being checked closed the response before the listener
+  // above existed: without this, its place under EVENT_STREAMS_PER_KEY would be held for ever.
+  if (!res.socket || res.socket.destroyed) {
+    gone = true;
+    reportGone();
+  }
   /** The client does not read: free what waits for it; it reconnects and reads the run again. */
   const drop = (): void => {
     hooks.logger?.warn(

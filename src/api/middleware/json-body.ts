@@ -2,22 +2,15 @@
  * JSON bodies, read with express.json within their route's size limit, refused early where the
  * request shows them unusable:
  *
- * - a Content-Length over the limit gets its 413 from the header, before a byte of the body is
- *   read (body-parser reads the whole declared body before it answers, so a client declaring
- *   2 GB held a connection until it had sent them), and the connection is closed;
- * - a chunked body (no Content-Length) gets its 413 as soon as the bytes received pass the
- *   limit, and the connection is closed: body-parser would read the rest, however long, first;
+ * - a body over the limit gets its 413 from its Content-Length, or as soon as a chunked body
+ *   passes it (oversized-body.ts);
  * - a body nesting arrays and objects deeper than BODY_MAX_DEPTH gets 400 before it is parsed;
  * - a compressed body that does not decompress (gzip, deflate, br) gets 400, not 500.
  */
-import express, {
-  type NextFunction,
-  type Request,
-  type RequestHandler,
-  type Response,
-} from 'express';
-import { HttpError, problem, sendProblem } from '../errors.js';
+import express, { type NextFunction, type Request, type RequestHandler } from 'express';
+import { HttpError } from '../errors.js';
 import { JsonTooDeepError, jsonNestingExceeds } from './json-depth.js';
+import { refuseOversizedBody } from './oversized-body.js';
 
 export interface JsonBodyLimits {
   /** BODY_LIMIT_BYTES: every JSON body but those of `largeBody` routes. */
@@ -39,47 +32,15 @@ export function jsonBody(limits: JsonBodyLimits): RequestHandler {
   return (req, res, next) => {
     const isLarge = limits.largeBody(req);
     const limit = isLarge ? limits.largeBodyLimitBytes : limits.bodyLimitBytes;
-    if (req.is('application/json') && Number(req.get('content-length') ?? 0) > limit)
-      throw new HttpError(
-        413,
-        'Payload Too Large',
-        `the body is larger than the limit of ${limit} bytes`,
-        [],
-        // The body is never read: the connection cannot carry another request after it.
-        { Connection: 'close' },
-      );
-    const answered = answerOversizedStream(req, res, limit);
+    const answered = req.is('application/json')
+      ? refuseOversizedBody(req, res, limit)
+      : () => false;
     (isLarge ? large : small)(req, res, (error?: unknown) => {
       // Answered already, from the stream: body-parser's own 413 comes after the whole body.
       if (answered()) return;
       decompressionErrorsAs400(req, next)(error);
     });
   };
-}
-
-/**
- * For a body without Content-Length: counts its bytes as they arrive and, past `limit`, answers
- * 413 at once and closes the connection once the answer is out. Returns whether it answered.
- */
-function answerOversizedStream(req: Request, res: Response, limit: number): () => boolean {
-  let answered = false;
-  if (req.get('content-length') !== undefined || !req.is('application/json')) return () => false;
-  let received = 0;
-  const count = (chunk: Buffer) => {
-    received += chunk.length;
-    if (received <= limit) return;
-    req.off('data', count);
-    if (res.headersSent) return;
-    answered = true;
-    res.on('finish', () => req.socket.destroy());
-    sendProblem(
-      res,
-      problem(413, 'Payload Too Large', `the body is larger than the limit of ${limit} bytes`),
-      { Connection: 'close' },
-    );
-  };
-  req.on('data', count);
-  return () => answered;
 }
 
 /**
