@@ -282,3 +282,33 @@ async function waitUntil(probe: () => Promise<boolean>, what: string): Promise<v
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
 }
+
+describe('the first streams of an API process', () => {
+  // The process's one subscriber connection is made by the first stream; dozens of streams
+  // arriving together (a dashboard reconnecting after a deploy) once got a few 500s from it.
+  it('opens 60 streams arriving at once with 200 each, on fresh processes', async () => {
+    for (let round = 0; round < 3; round++) {
+      const fresh = await startApi(db, queue.queue, { EVENT_STREAMS_PER_KEY: 100 });
+      const aborts: AbortController[] = [];
+      try {
+        const created = await postJson(`${fresh.url}/v1/runs`, { kind: 'external', name: 'burst' });
+        const statuses = await Promise.all(
+          Array.from({ length: 60 }, async (_, i) => {
+            const abort = new AbortController();
+            aborts.push(abort);
+            const path = i % 2 ? '/v1/events' : `/v1/runs/${created.json.id}/events`;
+            const res = await fetch(`${fresh.url}${path}`, {
+              headers: { authorization: `Bearer ${fresh.key}` },
+              signal: abort.signal,
+            });
+            return res.status;
+          }),
+        );
+        expect(statuses.filter((s) => s !== 200)).toEqual([]);
+      } finally {
+        for (const abort of aborts) abort.abort();
+        await fresh.close();
+      }
+    }
+  });
+});

@@ -41,7 +41,13 @@ export function createRunEventHub(redis: Redis, prefix: string): RunEventHub {
   function connection(): Redis {
     if (subscriber) return subscriber;
     // A subscriber must queue its SUBSCRIBEs while it (re)connects, and resubscribes by itself.
-    const sub = redis.duplicate({ enableOfflineQueue: true, maxRetriesPerRequest: null });
+    // No ready check: its INFO raced the first SUBSCRIBEs of a burst of streams, failed with
+    // "Connection in subscriber mode" and took those SUBSCRIBEs down with it (500s).
+    const sub = redis.duplicate({
+      enableOfflineQueue: true,
+      maxRetriesPerRequest: null,
+      enableReadyCheck: false,
+    });
     sub.on('error', () => undefined);
     sub.on('message', (channel: string, message: string) => {
       const set = channels.get(channel)?.listeners;
