@@ -33,7 +33,10 @@ export interface BenchApi {
   stop(): Promise<void>;
 }
 
-/** `env` adds to or overrides the API's environment (DATA_ROOT, limits). */
+/**
+ * `env` adds to or overrides the API's environment (DATA_ROOT, limits); its `EXTRA_API_KEYS`
+ * (comma-separated, not an API setting) are keys the API accepts besides `apiKey`.
+ */
 export async function startBenchApi(
   label: string,
   env: Record<string, string> = {},
@@ -54,10 +57,11 @@ export async function startBenchApi(
         DATABASE_URL: databaseUrl,
         QUEUE_PREFIX: prefix,
         PORT: String(port),
-        API_KEYS: apiKey,
         RATE_LIMIT_MAX: '0',
         LOG_LEVEL: 'warn',
         ...env,
+        API_KEYS: [apiKey, ...(env['EXTRA_API_KEYS'] ?? '').split(',')].filter(Boolean).join(','),
+        EXTRA_API_KEYS: '',
       },
       stdio: ['ignore', 'inherit', 'inherit'],
     });

@@ -370,11 +370,28 @@ const jobs: HostileCase[] = [
         '/v1/runs',
         train({
           model: { arch: 'googlenet', numClasses: 4, inputSize: 512, width: 4 },
+          dataset: { format: 'synthetic', numClasses: 4, size: 8192, seed: 1 },
           train: { epochs: 1, batchSize: 4096, optimizer: { type: 'adam', learningRate: 0.002 } },
         }),
       ),
   },
 ];
+
+jobs.push({
+  group: 'jobs',
+  name: '512x512 input, batch 1024, width 2 (valid, but no worker has the memory)',
+  expect: 'refuse',
+  send: (ctx) =>
+    post(
+      ctx,
+      '/v1/runs',
+      train({
+        model: { arch: 'googlenet', numClasses: 4, inputSize: 512, width: 2 },
+        dataset: { format: 'synthetic', numClasses: 4, size: 8192, seed: 1 },
+        train: { epochs: 1, batchSize: 1024, optimizer: { type: 'adam', learningRate: 0.002 } },
+      }),
+    ),
+});
 
 const auth: HostileCase[] = [
   {

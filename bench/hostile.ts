@@ -19,6 +19,7 @@
  * The load phase reports /healthz latency percentiles idle and under load, the API's peak RSS,
  * and what each kind of heavy request got.
  */
+import { randomBytes } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -212,7 +213,7 @@ interface HeavyOutcome {
   statuses: Record<string, number>;
 }
 
-async function heavyPhase(api: BenchApi, ctx: CaseContext, listRuns: number) {
+async function heavyPhase(api: BenchApi, ctx: CaseContext, listRuns: number, streamKeys: string[]) {
   const post = (route: string, body: string | Buffer, headers: Record<string, string> = {}) =>
     fetch(`${api.base}${route}`, {
       method: 'POST',
@@ -224,12 +225,14 @@ async function heavyPhase(api: BenchApi, ctx: CaseContext, listRuns: number) {
     fetch(`${api.base}${route}`, { headers: api.headers, signal: AbortSignal.timeout(180_000) });
 
   const nStreams = Number(args.streams);
+  // Spread over the keys so that EVENT_STREAMS_PER_KEY admits them all: the load is the streams'
+  // buffers, not the per-key cap (a case above checks that).
   const streams = await Promise.all(
     Array.from({ length: nStreams }, (_, i) =>
       stalledStream(
         api.base,
         i % 2 ? '/v1/events' : `/v1/runs/${ctx.externalRunId}/events`,
-        api.apiKey,
+        streamKeys[i % streamKeys.length] as string,
       ),
     ),
   );
@@ -301,7 +304,8 @@ async function heavyPhase(api: BenchApi, ctx: CaseContext, listRuns: number) {
       statuses: s,
     })),
   ]);
-  const closedByServer = streams.filter((s) => s.closedByServer()).length;
+  const ended = await Promise.all(streams.map((s) => s.endedByServer()));
+  const closedByServer = ended.filter(Boolean).length;
   for (const s of streams) s.close();
   return {
     outcomes: [
@@ -343,7 +347,16 @@ function latencySummary(sample: { latencies: number[]; failures: number }) {
 const bombBytes = Number(args['bomb-mb']) * 1024 * 1024;
 log(`making the hostile data root (a ${args['bomb-mb']} MB gzip bomb)...`);
 const dataRoot = await createHostileDataRoot(bombBytes);
-const api = await startBenchApi('hostile', { DATA_ROOT: dataRoot.root, LOG_LEVEL: 'error' });
+/** Keys for the event streams of the load phase, ten streams each. */
+const streamKeys = Array.from(
+  { length: Math.ceil(Number(args.streams) / 10) },
+  () => `gq_bench_streams_${randomBytes(24).toString('hex')}`,
+);
+const api = await startBenchApi('hostile', {
+  DATA_ROOT: dataRoot.root,
+  LOG_LEVEL: 'error',
+  EXTRA_API_KEYS: streamKeys.join(','),
+});
 try {
   log('training the run predict and eval use...');
   const trainedRunId = await trainedRun(api, dataRoot.root, Number(args['predict-input']));
@@ -376,7 +389,7 @@ try {
     void rssMb(api.process.pid).then((mb) => (peakRss = Math.max(peakRss, mb)));
   }, 250);
   const startRss = peakRss;
-  const heavy = await heavyPhase(api, ctx, big.count);
+  const heavy = await heavyPhase(api, ctx, big.count, streamKeys);
   clearInterval(rssTimer);
   const load = latencySummary(probe.reset());
   const apiAliveAfterLoad = isAlive(api);

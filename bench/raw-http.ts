@@ -55,14 +55,20 @@ export function rawRequest(
  * buffers fill and the server's writes start to queue. Resolves with the status once the head
  * is in; `close()` ends it.
  */
-export function stalledStream(
-  base: string,
-  path: string,
-  apiKey: string,
-): Promise<{ status: number; closedByServer(): boolean; close(): void }> {
+export interface StalledStream {
+  status: number;
+  /**
+   * Starts reading again and resolves whether the server had ended the stream: a stream it
+   * dropped ends once what the kernel held is read; one it kept goes on (keepalives).
+   */
+  endedByServer(waitMs?: number): Promise<boolean>;
+  close(): void;
+}
+
+export function stalledStream(base: string, path: string, apiKey: string): Promise<StalledStream> {
   const { hostname, port } = new URL(base);
   return new Promise((resolve) => {
-    let closed = false;
+    let ended = false;
     let head = '';
     const socket = net.connect(Number(port), hostname, () => {
       socket.write(
@@ -70,20 +76,29 @@ export function stalledStream(
           'Accept: text/event-stream\r\n\r\n',
       );
     });
-    socket.on('close', () => (closed = true));
-    socket.on('error', () => (closed = true));
+    socket.on('end', () => (ended = true));
+    socket.on('close', () => (ended = true));
+    socket.on('error', () => (ended = true));
+    const endedByServer = async (waitMs = 3000): Promise<boolean> => {
+      socket.on('data', () => undefined);
+      socket.resume();
+      const deadline = Date.now() + waitMs;
+      while (!ended && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      return ended;
+    };
+    const stream = (status: number): StalledStream => ({
+      status,
+      endedByServer,
+      close: () => socket.destroy(),
+    });
     const onData = (chunk: Buffer) => {
       head += chunk.toString('latin1');
       if (!head.includes('\r\n\r\n')) return;
       socket.off('data', onData);
       socket.pause();
-      const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0);
-      resolve({ status, closedByServer: () => closed, close: () => socket.destroy() });
+      resolve(stream(Number(/^HTTP\/1\.[01] (\d{3})/.exec(head)?.[1] ?? 0)));
     };
     socket.on('data', onData);
-    setTimeout(
-      () => resolve({ status: 0, closedByServer: () => closed, close: () => socket.destroy() }),
-      10_000,
-    );
+    setTimeout(() => resolve(stream(0)), 10_000);
   });
 }
