@@ -33,6 +33,19 @@ export interface BenchApi {
   stop(): Promise<void>;
 }
 
+/** Polls /readyz until it answers 200; throws when the process exited or 30 s passed. */
+async function waitUntilReady(base: string, exited: () => boolean): Promise<void> {
+  for (let i = 0; ; i++) {
+    const ok = await fetch(`${base}/readyz`).then(
+      (r) => r.ok,
+      () => false,
+    );
+    if (ok) return;
+    if (i > 300 || exited()) throw new Error('the API did not start');
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}
+
 /**
  * `env` adds to or overrides the API's environment (DATA_ROOT, limits); its `EXTRA_API_KEYS`
  * (comma-separated, not an API setting) are keys the API accepts besides `apiKey`.
@@ -81,17 +94,7 @@ export async function startBenchApi(
   }
 
   const base = `http://127.0.0.1:${port}`;
-  const ready = async () => {
-    for (let i = 0; ; i++) {
-      const ok = await fetch(`${base}/readyz`).then(
-        (r) => r.ok,
-        () => false,
-      );
-      if (ok) return;
-      if (i > 300 || api.proc.exitCode !== null) throw new Error('the API did not start');
-      await new Promise((r) => setTimeout(r, 100));
-    }
-  };
+  const ready = () => waitUntilReady(base, () => api.proc.exitCode !== null);
   try {
     await ready();
   } catch (error) {

@@ -213,106 +213,116 @@ interface HeavyOutcome {
   statuses: Record<string, number>;
 }
 
-async function heavyPhase(api: BenchApi, ctx: CaseContext, listRuns: number, streamKeys: string[]) {
-  const post = (route: string, body: string | Buffer, headers: Record<string, string> = {}) =>
-    fetch(`${api.base}${route}`, {
-      method: 'POST',
-      headers: { ...api.headers, ...headers },
-      body,
-      signal: AbortSignal.timeout(180_000),
-    });
-  const get = (route: string) =>
-    fetch(`${api.base}${route}`, { headers: api.headers, signal: AbortSignal.timeout(180_000) });
+/** fetch on the bench API with its key, and a timeout no heavy request should reach. */
+function requester(api: BenchApi) {
+  return {
+    post: (route: string, body: string | Buffer, headers: Record<string, string> = {}) =>
+      fetch(`${api.base}${route}`, {
+        method: 'POST',
+        headers: { ...api.headers, ...headers },
+        body,
+        signal: AbortSignal.timeout(180_000),
+      }),
+    get: (route: string) =>
+      fetch(`${api.base}${route}`, { headers: api.headers, signal: AbortSignal.timeout(180_000) }),
+  };
+}
 
-  const nStreams = Number(args.streams);
-  // Spread over the keys so that EVENT_STREAMS_PER_KEY admits them all: the load is the streams'
-  // buffers, not the per-key cap (a case above checks that).
-  const streams = await Promise.all(
-    Array.from({ length: nStreams }, (_, i) =>
+/**
+ * Event streams that are opened and never read, half on the busy run, half on /v1/events,
+ * spread over the keys so that EVENT_STREAMS_PER_KEY admits them all: the load is their
+ * buffers, not the per-key cap (a case above checks that).
+ */
+function openStalledStreams(api: BenchApi, ctx: CaseContext, keys: string[]) {
+  return Promise.all(
+    Array.from({ length: Number(args.streams) }, (_, i) =>
       stalledStream(
         api.base,
         i % 2 ? '/v1/events' : `/v1/runs/${ctx.externalRunId}/events`,
-        streamKeys[i % streamKeys.length] as string,
+        keys[i % keys.length] as string,
       ),
     ),
   );
-  const streamStatuses: Record<string, number> = {};
-  for (const s of streams) streamStatuses[s.status] = (streamStatuses[s.status] ?? 0) + 1;
+}
 
+/** Batches of 500 points on 10 series of the external run, one after another. */
+async function metricBatches(api: BenchApi, ctx: CaseContext): Promise<Record<string, number>> {
+  const counts: Record<string, number> = {};
+  for (let b = 0; b < Number(args['metric-batches']); b++) {
+    const points = Array.from({ length: 500 }, (_, i) => ({
+      name: `load/series-${i % 10}-${'x'.repeat(40)}`,
+      step: 1000 + 50 * b + Math.floor(i / 10),
+      value: Math.random(),
+    }));
+    const res = await requester(api).post(
+      `/v1/runs/${ctx.externalRunId}/metrics`,
+      JSON.stringify({ points }),
+    );
+    await res.arrayBuffer();
+    counts[res.status] = (counts[res.status] ?? 0) + 1;
+  }
+  return counts;
+}
+
+/** Every heavy request at once, next to the streams and the batches that feed them. */
+async function heavyRequests(
+  api: BenchApi,
+  ctx: CaseContext,
+  listRuns: number,
+): Promise<HeavyOutcome[]> {
+  const { post, get } = requester(api);
   const png = await sharp({
     create: { width: 512, height: 512, channels: 3, background: { r: 120, g: 30, b: 200 } },
   })
     .png()
     .toBuffer();
-  let step = 1000;
-  const metricBatches = async (): Promise<Record<string, number>> => {
-    const counts: Record<string, number> = {};
-    for (let b = 0; b < Number(args['metric-batches']); b++) {
-      const points = Array.from({ length: 500 }, (_, i) => ({
-        name: `load/series-${i % 10}-${'x'.repeat(40)}`,
-        step: step + Math.floor(i / 10),
-        value: Math.random(),
-      }));
-      step += 50;
-      const res = await post(`/v1/runs/${ctx.externalRunId}/metrics`, JSON.stringify({ points }));
-      await res.arrayBuffer();
-      counts[res.status] = (counts[res.status] ?? 0) + 1;
-    }
-    return counts;
-  };
+  const bomb = JSON.stringify({
+    kind: 'train',
+    model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.125 },
+    dataset: { format: 'idx', path: 'bomb', numClasses: 10 },
+    train: { epochs: 1, batchSize: 8, optimizer: { type: 'adam', learningRate: 0.002 } },
+  });
   const bigArray = JSON.stringify({
     kind: 'external',
     name: 'big-array',
     config: Array(450_000).fill(0),
   });
+  const reads = (i: number) =>
+    i % 2
+      ? `/v1/metrics?runIds=${ctx.externalRunId}&maxPoints=1000`
+      : `/v1/runs/${ctx.externalRunId}/metrics?maxPoints=1000`;
+  const kinds: Array<[string, Promise<Record<string, number>>]> = [
+    ['metric batches of 500 points', metricBatches(api, ctx)],
+    ['submissions of the .gz bomb', statuses(3, () => post('/v1/runs', bomb))],
+    [
+      'predict calls (512x512 PNG)',
+      statuses(Number(args['predict-calls']), () =>
+        post(`/v1/runs/${ctx.trainedRunId}/predict`, png, { 'content-type': 'image/png' }),
+      ),
+    ],
+    [
+      `GET /v1/runs?limit=100 (${listRuns} runs with big configs)`,
+      statuses(5, () => get('/v1/runs?limit=100')),
+    ],
+    ['bodies with a 450,000-element array', statuses(3, () => post('/v1/runs', bigArray))],
+    ['metric reads of the run with the most series', statuses(5, (i) => get(reads(i)))],
+  ];
+  return Promise.all(kinds.map(async ([kind, counts]) => ({ kind, statuses: await counts })));
+}
 
-  const outcomes = await Promise.all([
-    metricBatches().then((s): HeavyOutcome => ({
-      kind: 'metric batches of 500 points',
-      statuses: s,
-    })),
-    statuses(3, () =>
-      post(
-        '/v1/runs',
-        JSON.stringify({
-          kind: 'train',
-          model: { arch: 'googlenet', numClasses: 10, inputSize: 32, width: 0.125 },
-          dataset: { format: 'idx', path: 'bomb', numClasses: 10 },
-          train: { epochs: 1, batchSize: 8, optimizer: { type: 'adam', learningRate: 0.002 } },
-        }),
-      ),
-    ).then((s): HeavyOutcome => ({ kind: 'submissions of the .gz bomb', statuses: s })),
-    statuses(Number(args['predict-calls']), () =>
-      post(`/v1/runs/${ctx.trainedRunId}/predict`, png, { 'content-type': 'image/png' }),
-    ).then((s): HeavyOutcome => ({ kind: 'predict calls (512x512 PNG)', statuses: s })),
-    statuses(5, () => get('/v1/runs?limit=100')).then((s): HeavyOutcome => ({
-      kind: `GET /v1/runs?limit=100 (${listRuns} runs with big configs)`,
-      statuses: s,
-    })),
-    statuses(3, () => post('/v1/runs', bigArray)).then((s): HeavyOutcome => ({
-      kind: 'bodies with a 450,000-element array',
-      statuses: s,
-    })),
-    statuses(5, (i) =>
-      get(
-        i % 2
-          ? `/v1/metrics?runIds=${ctx.externalRunId}&maxPoints=1000`
-          : `/v1/runs/${ctx.externalRunId}/metrics?maxPoints=1000`,
-      ),
-    ).then((s): HeavyOutcome => ({
-      kind: 'metric reads of the run with the most series',
-      statuses: s,
-    })),
-  ]);
+async function heavyPhase(api: BenchApi, ctx: CaseContext, listRuns: number, keys: string[]) {
+  const streams = await openStalledStreams(api, ctx, keys);
+  const streamStatuses: Record<string, number> = {};
+  for (const s of streams) streamStatuses[s.status] = (streamStatuses[s.status] ?? 0) + 1;
+  const outcomes = await heavyRequests(api, ctx, listRuns);
   const ended = await Promise.all(streams.map((s) => s.endedByServer()));
-  const closedByServer = ended.filter(Boolean).length;
   for (const s of streams) s.close();
   return {
     outcomes: [
-      { kind: `event streams never read (${nStreams})`, statuses: streamStatuses },
+      { kind: `event streams never read (${streams.length})`, statuses: streamStatuses },
       ...outcomes,
     ],
-    streamsClosedByServer: closedByServer,
+    streamsClosedByServer: ended.filter(Boolean).length,
   };
 }
 
